@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class DjobsConfig(AppConfig):
+    name = "djobs"
+    verbose_name = "Jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        from . import checks, conf  # noqa: F401  (registers checks and signal handlers)
+
+        # Like admin.py: every installed app's jobs.py registers its @job functions.
+        autodiscover_modules("jobs")

@@ -1,0 +1,4 @@
+"""Subcommands of ``manage.py jobs``: one module per subcommand, each with ``add_arguments``
+and ``handle``. Add a subcommand by adding its module to SUBCOMMANDS."""
+
+SUBCOMMANDS: dict[str, str] = {}

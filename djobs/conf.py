@@ -1,0 +1,270 @@
+"""The ``DJOBS`` setting: defaults, validation and lazy, cached access.
+
+Settings are read on first use, never at import time, and the cache is dropped
+whenever ``override_settings`` changes ``DJOBS``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+QUEUE_NAME_MAX = 128
+TESTING_MODES = ("manual", "inline")
+
+DEFAULTS: dict[str, Any] = {
+    # queue name -> concurrency; runjobs serves these unless given --queue.
+    "QUEUES": {"default": 10},
+    # Database alias holding the djobs tables (and in whose transactions enqueue joins).
+    "DATABASE": "default",
+    "DEFAULT_QUEUE": "default",
+    "DEFAULT_PRIORITY": 0,
+    "DEFAULT_MAX_ATTEMPTS": 20,
+    # Seconds between polls for due scheduled/retryable jobs and, without
+    # LISTEN/NOTIFY, for new jobs.
+    "POLL_INTERVAL": 1.0,
+    "HEARTBEAT_INTERVAL": 5.0,
+    # A worker whose heartbeat is older than this is presumed dead; its jobs are rescued.
+    "RESCUE_AFTER": 60.0,
+    # On SIGTERM, how long running jobs may take to finish before they are released.
+    "SHUTDOWN_GRACE": 25.0,
+    # Seconds a finished job is kept, per terminal state; None keeps it forever.
+    "RETENTION": {"completed": 86400, "cancelled": 7 * 86400, "discarded": 7 * 86400},
+    "PRUNE_INTERVAL": 60.0,
+    # Rows per statement for bulk inserts and pruning.
+    "BULK_CHUNK_SIZE": 2000,
+    # Send NOTIFY on enqueue where the database supports it.
+    "NOTIFY": True,
+    "PERIODIC": {},
+    # None (normal), "manual" (insert, never run) or "inline" (run at enqueue).
+    "TESTING": None,
+}
+
+_POSITIVE_NUMBERS = (
+    "POLL_INTERVAL",
+    "HEARTBEAT_INTERVAL",
+    "RESCUE_AFTER",
+    "PRUNE_INTERVAL",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with ``DJOBS``, with the key, the value and the fix."""
+
+    id: str
+    key: str
+    message: str
+    hint: str = ""
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(choices))}."
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def validate_queue_name(name: object) -> str | None:
+    """Return why ``name`` cannot be a queue name, or None when it can."""
+    if not isinstance(name, str) or not name.strip():
+        return f"queue name {name!r} must be a non-empty string"
+    if len(name) > QUEUE_NAME_MAX:
+        return f"queue name {name[:40]!r}... is {len(name)} characters; the limit is {QUEUE_NAME_MAX}"
+    return None
+
+
+def validate(raw: object) -> list[Problem]:
+    """Return every problem in a ``DJOBS`` value (pure: no database, no imports of jobs)."""
+    if not isinstance(raw, dict):
+        return [Problem("djobs.E001", "DJOBS", f"DJOBS must be a dict, not {raw!r}.")]
+    problems: list[Problem] = []
+    for key in raw:
+        if key not in DEFAULTS:
+            problems.append(
+                Problem(
+                    "djobs.E001",
+                    str(key),
+                    f"DJOBS has an unknown key {key!r}.",
+                    _did_you_mean(str(key), list(DEFAULTS)),
+                )
+            )
+    queues = raw.get("QUEUES", DEFAULTS["QUEUES"])
+    if not isinstance(queues, dict):
+        problems.append(
+            Problem(
+                "djobs.E002",
+                "QUEUES",
+                f"DJOBS['QUEUES'] must map queue names to concurrency, not {queues!r}.",
+                "For example {'default': 10, 'emails': 5}.",
+            )
+        )
+    else:
+        for name, concurrency in queues.items():
+            why = validate_queue_name(name)
+            if why:
+                problems.append(Problem("djobs.E002", "QUEUES", f"DJOBS['QUEUES']: {why}."))
+            if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+                problems.append(
+                    Problem(
+                        "djobs.E002",
+                        "QUEUES",
+                        f"DJOBS['QUEUES'][{name!r}] is {concurrency!r}; concurrency must be an "
+                        "integer of at least 1.",
+                    )
+                )
+    for key in _POSITIVE_NUMBERS:
+        value = raw.get(key, DEFAULTS[key])
+        if not _is_number(value) or value <= 0:
+            problems.append(
+                Problem(
+                    "djobs.E003",
+                    key,
+                    f"DJOBS[{key!r}] is {value!r}; it must be a number of seconds above 0.",
+                )
+            )
+    grace = raw.get("SHUTDOWN_GRACE", DEFAULTS["SHUTDOWN_GRACE"])
+    if not _is_number(grace) or grace < 0:
+        problems.append(
+            Problem(
+                "djobs.E003",
+                "SHUTDOWN_GRACE",
+                f"DJOBS['SHUTDOWN_GRACE'] is {grace!r}; it must be a number of seconds, 0 or more.",
+            )
+        )
+    for key, low, high in (
+        ("DEFAULT_PRIORITY", 0, 9),
+        ("DEFAULT_MAX_ATTEMPTS", 1, None),
+        ("BULK_CHUNK_SIZE", 1, None),
+    ):
+        value = raw.get(key, DEFAULTS[key])
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            problems.append(
+                Problem(
+                    "djobs.E003", key, f"DJOBS[{key!r}] is {value!r}; it must be an integer {bound}."
+                )
+            )
+    why = validate_queue_name(raw.get("DEFAULT_QUEUE", DEFAULTS["DEFAULT_QUEUE"]))
+    if why:
+        problems.append(Problem("djobs.E002", "DEFAULT_QUEUE", f"DJOBS['DEFAULT_QUEUE']: {why}."))
+    retention = raw.get("RETENTION", DEFAULTS["RETENTION"])
+    if not isinstance(retention, dict):
+        problems.append(
+            Problem(
+                "djobs.E004",
+                "RETENTION",
+                f"DJOBS['RETENTION'] must be a dict of terminal state to seconds, not {retention!r}.",
+            )
+        )
+    else:
+        for state, seconds in retention.items():
+            if state not in DEFAULTS["RETENTION"]:
+                problems.append(
+                    Problem(
+                        "djobs.E004",
+                        "RETENTION",
+                        f"DJOBS['RETENTION'] has {state!r}, which is not a terminal state.",
+                        "Use 'completed', 'cancelled' or 'discarded'.",
+                    )
+                )
+            elif seconds is not None and (not _is_number(seconds) or seconds < 0):
+                problems.append(
+                    Problem(
+                        "djobs.E004",
+                        "RETENTION",
+                        f"DJOBS['RETENTION'][{state!r}] is {seconds!r}; use seconds (0 or more) "
+                        "or None to keep such jobs forever.",
+                    )
+                )
+    testing = raw.get("TESTING")
+    if testing is not None and testing not in TESTING_MODES:
+        problems.append(
+            Problem(
+                "djobs.E006",
+                "TESTING",
+                f"DJOBS['TESTING'] is {testing!r}; use None, 'manual' or 'inline'.",
+            )
+        )
+    alias = raw.get("DATABASE", DEFAULTS["DATABASE"])
+    if alias not in settings.DATABASES:
+        problems.append(
+            Problem(
+                "djobs.E007",
+                "DATABASE",
+                f"DJOBS['DATABASE'] is {alias!r}, which is not in DATABASES.",
+                _did_you_mean(str(alias), list(settings.DATABASES)),
+            )
+        )
+    if not isinstance(raw.get("NOTIFY", True), bool):
+        problems.append(
+            Problem("djobs.E003", "NOTIFY", f"DJOBS['NOTIFY'] is {raw['NOTIFY']!r}; use True or False.")
+        )
+    if not isinstance(raw.get("PERIODIC", {}), dict):
+        problems.append(
+            Problem(
+                "djobs.E005",
+                "PERIODIC",
+                f"DJOBS['PERIODIC'] must map schedule names to dicts, not {raw['PERIODIC']!r}.",
+            )
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective ``DJOBS`` settings, defaults filled in."""
+
+    QUEUES: dict[str, int]
+    DATABASE: str
+    DEFAULT_QUEUE: str
+    DEFAULT_PRIORITY: int
+    DEFAULT_MAX_ATTEMPTS: int
+    POLL_INTERVAL: float
+    HEARTBEAT_INTERVAL: float
+    RESCUE_AFTER: float
+    SHUTDOWN_GRACE: float
+    RETENTION: dict[str, float | None]
+    PRUNE_INTERVAL: float
+    BULK_CHUNK_SIZE: int
+    NOTIFY: bool
+    PERIODIC: dict[str, dict[str, Any]] = field(default_factory=dict)
+    TESTING: str | None = None
+
+
+_cache: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Return the validated settings; raise ImproperlyConfigured naming the first problem."""
+    global _cache
+    if _cache is None:
+        raw = getattr(settings, "DJOBS", {})
+        problems = validate(raw)
+        if problems:
+            first = problems[0]
+            raise ImproperlyConfigured(f"{first.message} {first.hint}".strip())
+        merged = {**DEFAULTS, **raw}
+        merged["RETENTION"] = {**DEFAULTS["RETENTION"], **merged["RETENTION"]}
+        _cache = Settings(**merged)
+    return _cache
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    global _cache
+    if setting in ("DJOBS", "DATABASES"):
+        _cache = None

@@ -1,0 +1,225 @@
+"""The ``@job`` decorator and the enqueue API hanging off each job function."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from . import registry
+from .exceptions import JobDefinitionError
+from .uniqueness import UniqueSpec, parse_unique
+
+if TYPE_CHECKING:
+    from .enqueue import PendingJob
+    from .models import Job
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+BackoffFn = Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class Call:
+    """Positional and keyword arguments of one job, for ``enqueue_many``.
+
+    ``send.enqueue_many([Call(1, lang="fr"), Call(2)])``; plain tuples (positional
+    only) and dicts (keyword only) are accepted too.
+    """
+
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "kwargs", kwargs)
+
+
+@dataclass(frozen=True)
+class EnqueueOptions:
+    """Per-enqueue overrides of the decorator's defaults; None means "not given"."""
+
+    queue: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    schedule_in: float | None = None
+    run_at: datetime | None = None
+    meta: Mapping[str, Any] | None = None
+    tags: Sequence[str] | None = None
+    unique: Any = None
+
+
+def _split_item(item: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(item, Call):
+        return tuple(item.args), dict(item.kwargs)
+    if isinstance(item, tuple | list):
+        return tuple(item), {}
+    if isinstance(item, Mapping):
+        return (), dict(item)
+    raise TypeError(
+        f"enqueue_many item {item!r} must be a tuple of positional arguments, a dict of "
+        "keyword arguments, or djobs.Call(*args, **kwargs)."
+    )
+
+
+class Enqueuer(Generic[P, R]):
+    """A job function with enqueue options bound: what ``.using(...)`` returns."""
+
+    def __init__(self, job_function: JobFunction[P, R], options: EnqueueOptions) -> None:
+        self.job_function = job_function
+        self.options = options
+
+    def using(self, **options: Any) -> Enqueuer[P, R]:
+        """Return a copy with more options bound (queue, priority, schedule_in, run_at...)."""
+        try:
+            merged = replace(self.options, **options)
+        except TypeError:
+            known = ", ".join(EnqueueOptions.__dataclass_fields__)
+            raise TypeError(f"using() got unknown option(s) {sorted(options)}; use {known}.") from None
+        return Enqueuer(self.job_function, merged)
+
+    def new(self, *args: P.args, **kwargs: P.kwargs) -> PendingJob:
+        """Return the job that enqueue would insert, validated but not written."""
+        from .enqueue import build_pending
+
+        return build_pending(self.job_function, args, kwargs, self.options)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Insert one job; inside ``transaction.atomic()`` it exists only if that commits."""
+        from .enqueue import insert_pending
+
+        return insert_pending([self.new(*args, **kwargs)])[0]
+
+    def enqueue_many(self, items: Iterable[Any]) -> list[Job]:
+        """Insert one job per item in one statement per chunk; one bad item refuses all."""
+        from .enqueue import build_pending, insert_pending
+
+        pending = []
+        for index, item in enumerate(items):
+            try:
+                args, kwargs = _split_item(item)
+                pending.append(build_pending(self.job_function, args, kwargs, self.options))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"enqueue_many item {index}: {exc}") from None
+        return insert_pending(pending)
+
+
+class JobFunction(Enqueuer[P, R]):
+    """A function registered with ``@job``; calling it still runs it directly."""
+
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_attempts: int | None = None,
+        tags: Sequence[str] = (),
+        takes_context: bool = False,
+        unique: Any = None,
+        timeout: float | None = None,
+        backoff: BackoffFn | None = None,
+    ) -> None:
+        qualname = getattr(func, "__qualname__", "")
+        if not callable(func) or "<locals>" in qualname or "<lambda>" in qualname:
+            raise JobDefinitionError(
+                f"@job needs a module-level function, not {qualname or func!r}: the worker "
+                "finds it again by its dotted path. Move it to the top level of a module."
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise JobDefinitionError(f"@job(timeout={timeout!r}): use seconds above 0, or None.")
+        if backoff is not None and not callable(backoff):
+            raise JobDefinitionError(f"@job(backoff={backoff!r}) must be a function of the attempt.")
+        self.func = func
+        self.path = name or f"{func.__module__}.{qualname}"
+        self.takes_context = takes_context
+        self.timeout = float(timeout) if timeout is not None else None
+        self.backoff = backoff
+        try:
+            self.unique: UniqueSpec | None = parse_unique(unique)
+        except ValueError as exc:
+            raise JobDefinitionError(f"@job on {self.path}: {exc}") from None
+        self.signature = inspect.signature(func)
+        options = EnqueueOptions(
+            queue=queue, priority=priority, max_attempts=max_attempts, tags=tuple(tags)
+        )
+        # Validate the decorator's defaults now, at import, rather than at the first enqueue.
+        from .enqueue import validate_options
+
+        try:
+            validate_options(options)
+        except (TypeError, ValueError) as exc:
+            raise JobDefinitionError(f"@job on {self.path}: {exc}") from None
+        super().__init__(self, options)
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        registry.register(self)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<job {self.path}>"
+
+    def bind_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Map a call's arguments to parameter names (for unique keys); raise TypeError."""
+        params = list(self.signature.parameters.values())
+        if self.takes_context and params:
+            params = params[1:]
+        signature = self.signature.replace(parameters=params)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.path}{signature}: {exc}") from None
+        return dict(bound.arguments)
+
+
+@overload
+def job(func: Callable[P, R], /) -> JobFunction[P, R]: ...
+
+
+@overload
+def job(
+    *,
+    name: str | None = ...,
+    queue: str | None = ...,
+    priority: int | None = ...,
+    max_attempts: int | None = ...,
+    tags: Sequence[str] = ...,
+    takes_context: bool = ...,
+    unique: Any = ...,
+    timeout: float | None = ...,
+    backoff: BackoffFn | None = ...,
+) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+
+
+def job(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Register a module-level function as a job.
+
+    ::
+
+        @job(queue="emails", max_attempts=5, priority=1)
+        def send_welcome(user_id: int) -> None: ...
+
+        send_welcome.enqueue(42)
+        send_welcome.using(schedule_in=60).enqueue(42)
+
+    Options: ``queue``, ``priority`` (0 runs first, up to 9), ``max_attempts``,
+    ``tags``, ``takes_context`` (pass a :class:`djobs.JobContext` first),
+    ``unique`` (see the unique jobs guide), ``timeout`` (seconds), ``backoff``
+    (a function of the attempt number returning seconds) and ``name`` (the
+    path to register under, if not ``module.function``).
+    """
+    if func is not None:
+        return JobFunction(func, **options)
+
+    def decorate(f: Callable[..., Any]) -> JobFunction[Any, Any]:
+        return JobFunction(f, **options)
+
+    return decorate

@@ -1,0 +1,185 @@
+"""Turning calls into job rows: validation first, then one insert per chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .conf import get_settings, validate_queue_name
+from .exceptions import EnqueueError
+from .serialization import check_json, round_trip
+from .states import JobState
+from .uniqueness import parse_unique, unique_key
+
+if TYPE_CHECKING:
+    from .decorators import EnqueueOptions, JobFunction
+    from .models import Job
+
+# Meta merged into every job enqueued while set (batches tag their jobs this way).
+ambient_meta: ContextVar[dict[str, Any] | None] = ContextVar("djobs_ambient_meta", default=None)
+
+# Called with the inserted jobs after each insert (batches count their jobs this way).
+after_insert_hooks: list[Callable[[list[Job]], None]] = []
+
+
+@dataclass
+class PendingJob:
+    """A validated job row not yet written."""
+
+    path: str
+    queue: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    meta: dict[str, Any]
+    tags: list[str]
+    priority: int
+    max_attempts: int
+    state: str
+    scheduled_at: datetime
+    inserted_at: datetime
+    unique_key: str | None = None
+    unique_states: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+        high is not None and value > high
+    ):
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise EnqueueError(f"{name}={value!r} is not valid; use an integer {bound}.")
+
+
+def validate_options(options: EnqueueOptions) -> None:
+    """Raise EnqueueError/TypeError naming the first bad option."""
+    if options.queue is not None:
+        why = validate_queue_name(options.queue)
+        if why:
+            raise EnqueueError(f"queue={options.queue!r} is not valid: {why}.")
+    if options.priority is not None:
+        _check_int("priority", options.priority, 0, 9)
+    if options.max_attempts is not None:
+        _check_int("max_attempts", options.max_attempts, 1, None)
+    if options.schedule_in is not None and (
+        isinstance(options.schedule_in, bool)
+        or not isinstance(options.schedule_in, int | float | timedelta)
+    ):
+        raise EnqueueError(
+            f"schedule_in={options.schedule_in!r} is not valid; use seconds or a timedelta."
+        )
+    if options.run_at is not None:
+        if not isinstance(options.run_at, datetime):
+            raise EnqueueError(f"run_at={options.run_at!r} is not valid; use an aware datetime.")
+        if timezone.is_naive(options.run_at):
+            raise EnqueueError(
+                f"run_at={options.run_at!r} is naive; pass an aware datetime "
+                "(django.utils.timezone.now() + timedelta(...), or one with tzinfo)."
+            )
+    if options.run_at is not None and options.schedule_in is not None:
+        raise EnqueueError("Give schedule_in or run_at, not both.")
+    if options.meta is not None:
+        if not isinstance(options.meta, dict):
+            raise EnqueueError(f"meta={options.meta!r} is not valid; use a dict.")
+        check_json(options.meta, "meta")
+    if options.tags is not None and (
+        isinstance(options.tags, str) or not all(isinstance(t, str) for t in options.tags)
+    ):
+        raise EnqueueError(f"tags={options.tags!r} is not valid; use a list of strings.")
+
+
+def build_pending(
+    job_function: JobFunction[Any, Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    options: EnqueueOptions,
+) -> PendingJob:
+    """Validate one call and return its row; nothing is written."""
+    validate_options(options)
+    check_json(list(args), "args")
+    check_json(kwargs, "kwargs")
+    arguments = job_function.bind_arguments(args, kwargs)
+    conf = get_settings()
+    now = timezone.now()
+    queue = options.queue or conf.DEFAULT_QUEUE
+    if options.run_at is not None:
+        scheduled_at = options.run_at
+    elif options.schedule_in is not None:
+        delay = options.schedule_in
+        scheduled_at = now + (delay if isinstance(delay, timedelta) else timedelta(seconds=delay))
+    else:
+        scheduled_at = now
+    state = JobState.SCHEDULED if scheduled_at > now else JobState.AVAILABLE
+    meta = dict(ambient_meta.get() or {})
+    meta.update(options.meta or {})
+    spec = parse_unique(options.unique) if options.unique is not None else job_function.unique
+    key = None
+    if spec is not None:
+        key = unique_key(
+            spec, path=job_function.path, queue=queue, arguments=round_trip(arguments), now=now
+        )
+    return PendingJob(
+        path=job_function.path,
+        queue=queue,
+        args=round_trip(list(args)),
+        kwargs=round_trip(kwargs),
+        meta=meta,
+        tags=list(options.tags or ()),
+        priority=options.priority if options.priority is not None else conf.DEFAULT_PRIORITY,
+        max_attempts=(
+            options.max_attempts if options.max_attempts is not None else conf.DEFAULT_MAX_ATTEMPTS
+        ),
+        state=state,
+        scheduled_at=scheduled_at,
+        inserted_at=now,
+        unique_key=key,
+        unique_states=spec.mask if spec is not None else 0,
+    )
+
+
+def insert_pending(pending: Iterable[PendingJob]) -> list[Job]:
+    """Insert validated rows, returning a Job per row in order.
+
+    A row whose unique key is already held comes back as the existing job with
+    ``duplicate = True``. In ``TESTING = "inline"`` mode each job runs at once.
+    """
+    from .db import get_ops
+    from .models import Job
+
+    rows = list(pending)
+    if not rows:
+        return []
+    conf = get_settings()
+    if conf.TESTING == "inline":
+        from .testing.inline import run_inline
+
+        return run_inline(rows)
+    ops = get_ops()
+    with transaction.atomic(using=ops.alias, savepoint=False):
+        jobs = ops.job_insert_many(rows, chunk_size=conf.BULK_CHUNK_SIZE)
+        if conf.NOTIFY and ops.supports_listen_notify:
+            queues = sorted({job.queue for job in jobs if job.state == JobState.AVAILABLE})
+            if queues:
+                ops.notify_inserted(queues)
+        for hook in after_insert_hooks:
+            hook(jobs)
+    return jobs
+
+
+def enqueue_many(pending: Iterable[PendingJob]) -> list[Job]:
+    """Insert jobs of different functions at once: ``enqueue_many([a.new(1), b.new(x=2)])``."""
+    items = list(pending)
+    for index, item in enumerate(items):
+        if not isinstance(item, PendingJob):
+            raise TypeError(
+                f"enqueue_many item {index} is {item!r}; build items with job_function.new(...)."
+            )
+    return insert_pending(items)
+
+
+__all__ = ["PendingJob", "enqueue_many", "insert_pending"]

@@ -1,0 +1,1 @@
+"""Maintenance services that ``runjobs`` runs beside the queues (rescue, prune, periodic)."""

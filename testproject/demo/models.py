@@ -1,0 +1,25 @@
+"""Tables the demo's jobs work on, shaped after the seeds' recipes."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Customer(models.Model):
+    email = models.EmailField(unique=True)
+    timezone = models.CharField(max_length=64, blank=True, default="")
+    welcomed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class DeliveredEmail(models.Model):
+    """One row per email sent, so the demo shows what its jobs did."""
+
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {self.to}"

@@ -1,0 +1,32 @@
+"""Jobs the test suite enqueues and runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djobs import job
+
+
+@job
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@job(queue="emails", priority=3, max_attempts=5)
+def send_email(to: str, subject: str = "hello") -> str:
+    return to
+
+
+@job(unique={"period": 60, "keys": ["user_id"]})
+def sync_user(user_id: int, force: bool = False) -> None:
+    return None
+
+
+@job(unique=True)
+def unique_forever(key: str) -> None:
+    return None
+
+
+@job
+def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"args": list(args), "kwargs": kwargs}
