@@ -158,7 +158,7 @@ class JobFunction(Enqueuer[P, R]):
         except (TypeError, ValueError) as exc:
             raise JobDefinitionError(f"@job on {self.path}: {exc}") from None
         super().__init__(self, options)
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
         registry.register(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -176,7 +176,8 @@ class JobFunction(Enqueuer[P, R]):
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.path}{signature}: {exc}") from None
+            names = ", ".join(str(p).split(":")[0] for p in params)
+            raise TypeError(f"{self.path}({names}): {exc}") from None
         return dict(bound.arguments)
 
 

@@ -149,7 +149,6 @@ def insert_pending(pending: Iterable[PendingJob]) -> list[Job]:
     ``duplicate = True``. In ``TESTING = "inline"`` mode each job runs at once.
     """
     from .db import get_ops
-    from .models import Job
 
     rows = list(pending)
     if not rows:

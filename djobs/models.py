@@ -43,14 +43,15 @@ class Job(models.Model):
     max_attempts = models.PositiveIntegerField(default=20)
     errors = models.JSONField(default=_empty_list, blank=True)
     result = models.JSONField(null=True, blank=True)
-    unique_key = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "", means "not unique": the unique index skips NULLs.
+    unique_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # Bit mask of the states in which unique_key still holds (djobs.states.STATE_BITS).
     unique_states = models.PositiveSmallIntegerField(default=0)
     inserted_at = models.DateTimeField(default=dj_timezone.now)
     scheduled_at = models.DateTimeField(default=dj_timezone.now)
     attempted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    worker_id = models.CharField(max_length=64, null=True, blank=True)
+    worker_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         db_table = "djobs_job"

@@ -80,10 +80,7 @@ def unique_key(
     job path, the queue, the chosen arguments and, with a period, the period's
     bucket, so it changes by itself when the period rolls over.
     """
-    if spec.keys is None:
-        chosen = arguments
-    else:
-        chosen = {k: arguments.get(k) for k in spec.keys}
+    chosen = arguments if spec.keys is None else {k: arguments.get(k) for k in spec.keys}
     bucket = int(now.timestamp() // spec.period) if spec.period else None
     material = json.dumps([path, queue, chosen, bucket], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(material.encode()).hexdigest()

@@ -83,5 +83,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"djobs": {"handlers": ["console"], "level": env("DJOBS_LOG_LEVEL", default="INFO")}},
+    "loggers": {
+        "djobs": {"handlers": ["console"], "level": env("DJOBS_LOG_LEVEL", default="INFO")}
+    },
 }
