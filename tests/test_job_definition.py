@@ -23,7 +23,7 @@ def test_jobs_modules_of_installed_apps_are_autodiscovered() -> None:
 
 
 def test_an_unknown_path_is_an_error_and_is_never_imported() -> None:
-    with pytest.raises(UnknownJobError, match="No @job function is registered as 'os.system'"):
+    with pytest.raises(UnknownJobError, match=r"No @job function is registered as 'os\.system'"):
         registry.lookup("os.system")
 
 

@@ -49,7 +49,7 @@ def test_valid_settings_pass_the_checks() -> None:
         ({"QUEUES": {"": 3}}, "djobs.E002", "queue name '' must be a non-empty string"),
         ({"POLL_INTERVAL": 0}, "djobs.E003", "DJOBS['POLL_INTERVAL'] is 0"),
         ({"RESCUE_AFTER": "60"}, "djobs.E003", "DJOBS['RESCUE_AFTER'] is '60'"),
-        ({"DEFAULT_PRIORITY": 12}, "djobs.E003", "DJOBS['DEFAULT_PRIORITY'] is 12; it must be an integer from 0 to 9"),
+        ({"DEFAULT_PRIORITY": 12}, "djobs.E003", "is 12; it must be an integer from 0 to 9"),
         ({"SHUTDOWN_GRACE": -1}, "djobs.E003", "DJOBS['SHUTDOWN_GRACE'] is -1"),
         ({"RETENTION": {"done": 5}}, "djobs.E004", "'done', which is not a terminal state"),
         ({"RETENTION": {"completed": -5}}, "djobs.E004", "DJOBS['RETENTION']['completed'] is -5"),
