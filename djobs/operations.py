@@ -1,0 +1,200 @@
+"""Operator actions on jobs: retry, cancel, run now, delete.
+
+Each takes a ``Job`` queryset or an iterable of job ids and returns how many
+rows it changed. Each is one conditional ``UPDATE`` (or ``DELETE``) whose
+``WHERE`` names the states it may act on, so it is safe beside running
+workers: a job that moved on since it was selected is simply not counted.
+
+::
+
+    from djobs import operations
+    from djobs.models import Job
+
+    operations.retry(Job.objects.filter(state="discarded", path="shop.jobs.charge"))
+    operations.cancel([41, 42])
+
+Cancelling a running job marks the row ``cancelled`` at once. The thread
+running it is not interrupted (threads cannot be killed); when it ends, the
+dispatcher's outcome write only touches rows still ``executing`` under its
+own process, so the late result is not recorded and the job stays cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from importlib import import_module
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, F, PositiveIntegerField, Q, QuerySet, Value, When
+from django.db.models.lookups import GreaterThan
+from django.utils import timezone
+
+from .conf import get_settings
+from .models import Job
+from .states import ACTIVE_STATES, STATE_BITS, TERMINAL_STATES, JobState
+
+logger = logging.getLogger("djobs")
+
+JobSelection = QuerySet[Job] | Iterable[int | str]
+
+#: States each operation acts on; other rows are left alone and not counted.
+RETRY_FROM: frozenset[str] = frozenset(
+    {JobState.DISCARDED, JobState.CANCELLED, JobState.RETRYABLE, JobState.COMPLETED}
+)
+CANCEL_FROM: frozenset[str] = ACTIVE_STATES
+RUN_NOW_FROM: frozenset[str] = frozenset({JobState.SCHEDULED, JobState.RETRYABLE})
+# A running job is cancelled, not deleted: deleting it would lose what it is doing.
+DELETE_FROM: frozenset[str] = frozenset(s for s in JobState.values if s != JobState.EXECUTING)
+
+OPERATIONS: dict[str, frozenset[str]] = {
+    "retry": RETRY_FROM,
+    "cancel": CANCEL_FROM,
+    "run_now": RUN_NOW_FROM,
+    "delete": DELETE_FROM,
+}
+
+
+def _queryset(jobs: JobSelection) -> QuerySet[Job]:
+    if isinstance(jobs, QuerySet):
+        if jobs.model is not Job:
+            raise TypeError(f"Expected a Job queryset, got one of {jobs.model.__name__}.")
+        if jobs.query.is_sliced or jobs.query.distinct:
+            # UPDATE cannot take LIMIT/DISTINCT; select the ids in a subquery instead.
+            return Job.objects.using(jobs.db).filter(pk__in=jobs.values_list("pk", flat=True))
+        return jobs.order_by()
+    if isinstance(jobs, str | bytes | Job):
+        raise TypeError(f"Expected a Job queryset or job ids, got {jobs!r}; wrap ids in a list.")
+    ids: list[int] = []
+    for value in jobs:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"Job id {value!r} is not an integer.") from None
+    return Job.objects.using(get_settings().DATABASE).filter(pk__in=ids)
+
+
+def eligible(operation: str, jobs: JobSelection) -> QuerySet[Job]:
+    """Return the rows of ``jobs`` that ``operation`` would change now (for dry runs)."""
+    try:
+        states = OPERATIONS[operation]
+    except KeyError:
+        raise ValueError(
+            f"Unknown operation {operation!r}; use one of {', '.join(OPERATIONS)}."
+        ) from None
+    queryset = _queryset(jobs).filter(state__in=sorted(states))
+    if operation == "delete":
+        queryset = queryset.exclude(_unfinished_batch_job())
+    return queryset
+
+
+def _unfinished_batch_job() -> Q:
+    # Deleting a pending job of a batch would leave the batch waiting for it forever.
+    return Q(state__in=sorted(ACTIVE_STATES)) & Q(meta__has_key="batch_id")
+
+
+def _unique_key_in(state: str) -> Case:
+    """Keep ``unique_key`` only where the row's ``unique_states`` mask covers ``state``."""
+    return Case(
+        When(GreaterThan(F("unique_states").bitand(STATE_BITS[state]), 0), then=F("unique_key")),
+        default=Value(None),
+    )
+
+
+def retry(jobs: JobSelection) -> int:
+    """Make discarded, cancelled, retryable and completed jobs available now; return the count.
+
+    A job with no attempt left gets one more (``max_attempts`` is raised to
+    ``attempt + 1``); its errors stay as history.
+    """
+    now = timezone.now()
+    return eligible("retry", jobs).update(
+        state=JobState.AVAILABLE,
+        scheduled_at=now,
+        finished_at=None,
+        max_attempts=Case(
+            When(attempt__gte=F("max_attempts"), then=F("attempt") + 1),
+            default=F("max_attempts"),
+            output_field=PositiveIntegerField(),
+        ),
+        unique_key=_unique_key_in(JobState.AVAILABLE),
+    )
+
+
+def run_now(jobs: JobSelection) -> int:
+    """Make scheduled and retryable jobs available now; return the count."""
+    return eligible("run_now", jobs).update(
+        state=JobState.AVAILABLE,
+        scheduled_at=timezone.now(),
+        unique_key=_unique_key_in(JobState.AVAILABLE),
+    )
+
+
+def cancel(jobs: JobSelection) -> int:
+    """Cancel jobs that are not finished yet, running ones included; return the count.
+
+    A running job keeps running in its thread, but its outcome is not recorded.
+    """
+    queryset = eligible("cancel", jobs)
+    now = timezone.now()
+    with transaction.atomic(using=queryset.db):
+        count = queryset.update(
+            state=JobState.CANCELLED,
+            finished_at=now,
+            unique_key=_unique_key_in(JobState.CANCELLED),
+        )
+        if count:
+            _after_terminal(queryset.db, now)
+    return count
+
+
+def delete(jobs: JobSelection) -> int:
+    """Delete jobs that are not running (and not pending in a batch); return the count."""
+    queryset = eligible("delete", jobs)
+    # Job has no relations, so Django deletes in one statement (unless someone
+    # connected delete signals to Job, which makes it fetch the rows first).
+    deleted, _ = queryset.delete()
+    return deleted
+
+
+def _terminal_hooks() -> list[Callable[..., Any]]:
+    try:
+        module = import_module("djobs.worker.hooks")
+    except ImportError:
+        return []
+    return list(getattr(module, "after_terminal", []))
+
+
+def _after_terminal(alias: str, finished_at: datetime) -> None:
+    """Tell batches about the jobs this cancel made terminal."""
+    hooks = _terminal_hooks()
+    if not hooks:
+        return
+    # The rows this statement cancelled carry its exact finished_at; the partial
+    # index on finished_at over terminal states finds them.
+    jobs = list(
+        Job.objects.using(alias)
+        .filter(state=JobState.CANCELLED, finished_at=finished_at)
+        .filter(meta__has_key="batch_id")
+        .only("id", "meta", "state", "queue", "path", "finished_at")
+    )
+    if not jobs:
+        return
+    for hook in hooks:
+        hook(jobs)
+
+
+__all__ = [
+    "CANCEL_FROM",
+    "DELETE_FROM",
+    "RETRY_FROM",
+    "RUN_NOW_FROM",
+    "TERMINAL_STATES",
+    "cancel",
+    "delete",
+    "eligible",
+    "retry",
+    "run_now",
+]
