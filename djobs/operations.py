@@ -22,10 +22,9 @@ own process, so the late result is not recorded and the job stays cancelled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from importlib import import_module
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, QuerySet, Value, When
@@ -81,9 +80,7 @@ def eligible(operation: str, jobs: JobSelection) -> QuerySet[Job]:
     try:
         states = OPERATIONS[operation]
     except KeyError:
-        raise ValueError(
-            f"Unknown operation {operation!r}; use one of {', '.join(OPERATIONS)}."
-        ) from None
+        raise ValueError(f"Unknown operation {operation!r}; use one of {', '.join(OPERATIONS)}.") from None
     queryset = _queryset(jobs).filter(state__in=sorted(states))
     if operation == "delete":
         queryset = queryset.exclude(_unfinished_batch_job())
@@ -159,31 +156,27 @@ def delete(jobs: JobSelection) -> int:
     return deleted
 
 
-def _terminal_hooks() -> list[Callable[..., Any]]:
-    try:
-        module = import_module("djobs.worker.hooks")
-    except ImportError:
-        return []
-    return list(getattr(module, "after_terminal", []))
-
-
 def _after_terminal(alias: str, finished_at: datetime) -> None:
-    """Tell batches about the jobs this cancel made terminal."""
-    hooks = _terminal_hooks()
-    if not hooks:
+    """Tell batches (``djobs.worker.hooks.after_terminal``) about the jobs this cancel ended."""
+    try:
+        hooks = import_module("djobs.worker.hooks")
+    except ImportError:
+        return
+    if not hooks.after_terminal:
         return
     # The rows this statement cancelled carry its exact finished_at; the partial
     # index on finished_at over terminal states finds them.
-    jobs = list(
+    rows = (
         Job.objects.using(alias)
         .filter(state=JobState.CANCELLED, finished_at=finished_at)
-        .filter(meta__has_key="batch_id")
-        .only("id", "meta", "state", "queue", "path", "finished_at")
+        .values_list("id", "state", "queue", "meta")
     )
-    if not jobs:
-        return
-    for hook in hooks:
-        hook(jobs)
+    ended = [
+        hooks.TerminalJob(id=pk, state=state, queue=queue, meta=meta or {}) for pk, state, queue, meta in rows
+    ]
+    if ended:
+        # Like the dispatcher, run the hooks once the change is committed.
+        transaction.on_commit(lambda: hooks.run_after_terminal(ended), using=alias)
 
 
 __all__ = [

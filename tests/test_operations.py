@@ -166,7 +166,7 @@ def test_eligible_counts_what_an_operation_would_change_without_changing_it() ->
 
 
 def test_an_unknown_operation_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="'restart'.*retry, cancel, run_now, delete"):
+    with pytest.raises(ValueError, match=r"'restart'.*retry, cancel, run_now, delete"):
         operations.eligible("restart", [1])
 
 
@@ -175,3 +175,20 @@ def test_bad_ids_are_refused_with_the_value() -> None:
         operations.retry(["x1"])
     with pytest.raises(TypeError, match="wrap ids in a list"):
         operations.retry("12")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_tells_the_after_terminal_hooks_which_batch_jobs_ended() -> None:
+    from djobs.worker import hooks
+
+    seen: list[list[hooks.TerminalJob]] = []
+    hooks.after_terminal.append(seen.append)
+    try:
+        job = JobFactory(state=S.AVAILABLE, meta={"batch_id": "b7"})
+        JobFactory(state=S.COMPLETED, finished_at=timezone.now())
+        assert operations.cancel(Job.objects.all()) == 1
+    finally:
+        hooks.after_terminal.remove(seen.append)
+    assert [[(j.id, j.state, j.meta) for j in call] for call in seen] == [
+        [(job.pk, S.CANCELLED, {"batch_id": "b7"})]
+    ]
