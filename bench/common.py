@@ -1,0 +1,84 @@
+"""Set-up shared by the benchmarks: a database of their own, migrated, and timing helpers.
+
+Each benchmark takes DATABASE_URL (default: a SQLite file in /tmp) and uses a
+database named for the benchmark so it never touches development data.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_database_url(name: str) -> str:
+    """Return DATABASE_URL with the database renamed to ``djobs_bench_<name>``."""
+    url = os.environ.get("DATABASE_URL", f"sqlite:////tmp/djobs-bench-{name}.sqlite3")
+    parts = urlparse(url)
+    if parts.scheme.startswith("postgres"):
+        return urlunparse(parts._replace(path=f"/djobs_bench_{name}"))
+    return url
+
+
+def setup_django(name: str, *, fresh: bool = True) -> str:
+    """Point Django at the benchmark's database, create and migrate it; return its URL."""
+    url = bench_database_url(name)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ["DJOBS_LOG_LEVEL"] = "WARNING"
+    sys.path.insert(0, str(ROOT))
+    parts = urlparse(url)
+    if parts.scheme.startswith("postgres"):
+        import psycopg
+
+        admin = urlunparse(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if fresh:
+                conn.execute(f"DROP DATABASE IF EXISTS djobs_bench_{name} WITH (FORCE)")
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [f"djobs_bench_{name}"]
+            ).fetchone()
+            if not exists:
+                conn.execute(f"CREATE DATABASE djobs_bench_{name}")
+    elif fresh and parts.path and Path(parts.path).exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(parts.path + suffix).unlink(missing_ok=True)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Return the seconds ``fn`` took."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the q-th percentile (0-100) of ``values``."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def truncate_jobs() -> None:
+    from djobs.models import Job
+
+    Job.objects.all().delete()
