@@ -75,6 +75,9 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# The demo's jobs "send" email into memory; DeliveredEmail rows show what went out.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+
 DJOBS = {
     "QUEUES": {"default": 10, "emails": 5, "payments": 2, "backfill": 1},
 }

@@ -5,3 +5,7 @@ class DemoConfig(AppConfig):
     name = "testproject.demo"
     label = "demo"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Job modules other than jobs.py are registered by importing them here.
+        from . import orders  # noqa: F401
