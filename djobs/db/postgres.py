@@ -2,16 +2,217 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from ..states import STATE_BITS
 from .base import DatabaseOps
+
+if TYPE_CHECKING:
+    from ..enqueue import PendingJob
+    from ..models import Job
 
 # One channel for the whole database; the payload is the queue name, so a
 # worker can ignore wake-ups for queues it does not serve.
 NOTIFY_CHANNEL = "djobs_insert"
 
 
-class PostgresOps(DatabaseOps):
+def _keep_key(bit_sql: str, prefix: str = "") -> str:
+    # Clear the unique key in the same statement that moves a job to a state its
+    # uniqueness does not cover (unique_states is a bit mask, djobs.states.STATE_BITS).
+    return f"CASE WHEN {prefix}unique_states & {bit_sql} <> 0 THEN {prefix}unique_key ELSE NULL END"
+
+
+def _claim_sql(columns: str) -> str:
+    # The CTE is a fence: the planner must pick (and lock) at most LIMIT rows
+    # first, then update exactly those. Written as `WHERE id IN (SELECT ... LIMIT)`
+    # the planner may re-run the subquery per row and update more than asked for.
+    return f"""
+        WITH picked AS MATERIALIZED (
+            SELECT id FROM djobs_job
+            WHERE state = 'available' AND queue = %s
+            ORDER BY priority, scheduled_at, id
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE djobs_job AS j
+        SET state = 'executing', attempt = j.attempt + 1, attempted_at = %s, worker_id = %s,
+            unique_key = {_keep_key(str(STATE_BITS["executing"]), "j.")}
+        FROM picked WHERE j.id = picked.id
+        RETURNING {columns}
+    """
+
+
+_RECORD_SQL = f"""
+    UPDATE djobs_job AS j SET
+        state = v.state,
+        attempt = j.attempt + v.delta,
+        scheduled_at = COALESCE(v.scheduled_at, j.scheduled_at),
+        finished_at = v.finished_at,
+        result = v.result::jsonb,
+        errors = CASE WHEN v.error IS NULL THEN j.errors
+                      ELSE j.errors || jsonb_build_array(v.error::jsonb) END,
+        unique_key = {_keep_key("v.bit", "j.")}
+    FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[], %s::timestamptz[],
+                %s::timestamptz[], %s::text[], %s::text[], %s::int[])
+         AS v(id, attempt, state, delta, scheduled_at, finished_at, result, error, bit)
+    WHERE j.id = v.id AND j.state = 'executing' AND j.worker_id = %s AND j.attempt = v.attempt
+    RETURNING j.id
+"""
+
+
+def _entry_sql(error: str) -> str:
+    return (
+        "jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', %s::text, "
+        f"'error', {error}, 'traceback', NULL))"
+    )
+
+
+_AVAILABLE = STATE_BITS["available"]
+_DISCARDED = STATE_BITS["discarded"]
+
+_RESCUE_SQL = f"""
+    UPDATE djobs_job SET
+        state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+        finished_at = CASE WHEN attempt >= max_attempts THEN %s::timestamptz ELSE NULL END,
+        scheduled_at = %s,
+        errors = errors || {
+    _entry_sql(
+        "'WorkerLost: worker ' || COALESCE(worker_id, '(none)') || "
+        "' stopped heartbeating while running this attempt; the job was rescued'"
+    )
+},
+        unique_key = CASE WHEN attempt >= max_attempts THEN {_keep_key(str(_DISCARDED))}
+                          ELSE {_keep_key(str(_AVAILABLE))} END,
+        worker_id = NULL
+    WHERE state = 'executing' AND (
+        worker_id IS NULL
+        OR worker_id NOT IN (SELECT id FROM djobs_worker WHERE heartbeat_at >= %s)
+    )
+    RETURNING id, state, queue, meta
+"""
+
+_RELEASE_SQL = f"""
+    UPDATE djobs_job SET
+        state = 'available', attempt = GREATEST(attempt - 1, 0), scheduled_at = %s,
+        errors = errors || {
+    _entry_sql(
+        "'WorkerReleased: the worker shut down before this attempt finished; "
+        "it will run again and the attempt is not counted'"
+    )
+},
+        unique_key = {_keep_key(str(_AVAILABLE))},
+        worker_id = NULL
+    WHERE state = 'executing' AND worker_id = %s AND id = ANY(%s::bigint[])
+    RETURNING id
+"""
+
+# Batch ids are compared without dashes: the batch table may store them either way.
+_DELETE_SQL = """
+    DELETE FROM djobs_job WHERE id IN (
+        SELECT j.id FROM djobs_job AS j
+        WHERE j.state = %s AND j.finished_at < %s
+          AND NOT EXISTS (
+            SELECT 1 FROM djobs_batch AS b
+            WHERE b.state <> 'finished'
+              AND replace(b.id::text, '-', '') = replace(lower(j.meta->>'batch_id'), '-', '')
+          )
+        LIMIT %s
+    )
+"""
+
+_STAGE_SQL = f"""
+    WITH due AS MATERIALIZED (
+        SELECT id FROM djobs_job
+        WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= %s
+        ORDER BY scheduled_at
+        LIMIT %s
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE djobs_job AS j SET state = 'available',
+        unique_key = {_keep_key(str(_AVAILABLE), "j.")}
+    FROM due WHERE j.id = due.id
+    RETURNING j.queue
+"""
+
+
+class _PostgresDispatch(DatabaseOps):
+    """The dispatcher's SQL on PostgreSQL."""
+
+    def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
+        sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS))
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [queue, limit, now, worker_id])
+            rows = cursor.fetchall()
+        return self.jobs_from_rows(rows) if rows else []
+
+    def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self.connection.cursor() as cursor:
+            cursor.execute(_STAGE_SQL, [now, limit])
+            for (queue,) in cursor.fetchall():
+                counts[queue] = counts.get(queue, 0) + 1
+        return counts
+
+    def job_record_outcomes(self, *, worker_id: str, outcomes: Sequence[Any]) -> set[int]:
+        columns: list[list[Any]] = [[] for _ in range(9)]
+        dumps = json.dumps
+        for job, transition in outcomes:
+            columns[0].append(job.id)
+            columns[1].append(job.attempt)
+            columns[2].append(transition.state)
+            columns[3].append(transition.attempt_delta)
+            columns[4].append(transition.scheduled_at)
+            columns[5].append(transition.finished_at)
+            result = transition.result
+            columns[6].append(None if result is None else dumps(result))
+            error = transition.error
+            columns[7].append(None if error is None else dumps(error))
+            columns[8].append(STATE_BITS[transition.state])
+        with self.connection.cursor() as cursor:
+            cursor.execute(_RECORD_SQL, [*columns, worker_id])
+            return {row[0] for row in cursor.fetchall()}
+
+    def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(_RESCUE_SQL, [now, now, now.isoformat(), stale_before])
+            return [
+                (pk, state, queue, json.loads(meta) if isinstance(meta, str) else meta)
+                for pk, state, queue, meta in cursor.fetchall()
+            ]
+
+    def job_release(self, *, worker_id: str, ids: Sequence[int], now: Any) -> list[int]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(_RELEASE_SQL, [now, now.isoformat(), worker_id, list(ids)])
+            return [row[0] for row in cursor.fetchall()]
+
+    def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
+        with self.connection.cursor() as cursor:
+            cursor.execute(_DELETE_SQL, [state, before, limit])
+            return int(cursor.rowcount)
+
+    # -- LISTEN ------------------------------------------------------------------
+
+    def listen_connect(self) -> Any:
+        """Open a dedicated autocommit connection LISTENing on NOTIFY_CHANNEL."""
+        import psycopg
+
+        params = dict(self.connection.get_connection_params())
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        conn = psycopg.connect(autocommit=True, **params)
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return conn
+
+    def listen_wait(self, conn: Any, timeout: float) -> list[str]:
+        """Wait up to ``timeout`` s for notifications; return their payloads (queue names)."""
+        return [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)] + [
+            n.payload for n in conn.notifies(timeout=0)
+        ]
+
+
+class PostgresOps(_PostgresDispatch):
     supports_skip_locked = True
     supports_listen_notify = True
 
@@ -23,3 +224,11 @@ class PostgresOps(DatabaseOps):
                 "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q",
                 [NOTIFY_CHANNEL, list(queues)],
             )
+
+    def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
+        # Small inserts stay a plain INSERT (one round trip); bulks go through COPY.
+        if len(rows) < 50:
+            return super()._insert_plain(rows, chunk_size)
+        from .postgres_copy import copy_insert
+
+        return copy_insert(self.connection, self.alias, rows, chunk_size)

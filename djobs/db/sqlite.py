@@ -2,9 +2,244 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.utils.dateparse import parse_datetime
+
+from ..states import STATE_BITS
 from .base import DatabaseOps
 
+if TYPE_CHECKING:
+    from ..models import Job
 
-class SQLiteOps(DatabaseOps):
+
+def _keep_key(bit_sql: str, prefix: str = "") -> str:
+    # Clear the unique key in the same statement that moves a job to a state its
+    # uniqueness does not cover (unique_states is a bit mask, djobs.states.STATE_BITS).
+    return f"CASE WHEN {prefix}unique_states & {bit_sql} <> 0 THEN {prefix}unique_key ELSE NULL END"
+
+
+_AVAILABLE = STATE_BITS["available"]
+_DISCARDED = STATE_BITS["discarded"]
+_EXECUTING = STATE_BITS["executing"]
+
+
+def _claim_sql(columns: str) -> str:
+    # Runs inside BEGIN IMMEDIATE: SQLite has one writer at a time, so the
+    # subquery's pick and the update cannot interleave with another claim.
+    return f"""
+        UPDATE djobs_job
+        SET state = 'executing', attempt = attempt + 1, attempted_at = %s, worker_id = %s,
+            unique_key = {_keep_key(str(_EXECUTING))}
+        WHERE id IN (
+            SELECT id FROM djobs_job
+            WHERE state = 'available' AND queue = %s
+            ORDER BY priority, scheduled_at, id
+            LIMIT %s
+        )
+        RETURNING {columns}
+    """
+
+
+def _record_sql(rows: int) -> str:
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
+    return f"""
+        WITH v(id, attempt, state, delta, scheduled_at, finished_at, result, error, bit)
+            AS (VALUES {values})
+        UPDATE djobs_job SET
+            state = v.state,
+            attempt = djobs_job.attempt + v.delta,
+            scheduled_at = COALESCE(v.scheduled_at, djobs_job.scheduled_at),
+            finished_at = v.finished_at,
+            result = v.result,
+            errors = CASE WHEN v.error IS NULL THEN djobs_job.errors
+                          ELSE json_insert(djobs_job.errors, '$[#]', json(v.error)) END,
+            unique_key = {_keep_key("v.bit", "djobs_job.")}
+        FROM v
+        WHERE djobs_job.id = v.id AND djobs_job.state = 'executing'
+          AND djobs_job.worker_id = %s AND djobs_job.attempt = v.attempt
+        RETURNING djobs_job.id
+    """
+
+
+def _entry_sql(error: str) -> str:
+    return (
+        "json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', %s, "
+        f"'error', {error}, 'traceback', NULL))"
+    )
+
+
+_RESCUE_SQL = f"""
+    UPDATE djobs_job SET
+        state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+        finished_at = CASE WHEN attempt >= max_attempts THEN %s ELSE NULL END,
+        scheduled_at = %s,
+        errors = {
+    _entry_sql(
+        "'WorkerLost: worker ' || COALESCE(worker_id, '(none)') || "
+        "' stopped heartbeating while running this attempt; the job was rescued'"
+    )
+},
+        unique_key = CASE WHEN attempt >= max_attempts THEN {_keep_key(str(_DISCARDED))}
+                          ELSE {_keep_key(str(_AVAILABLE))} END,
+        worker_id = NULL
+    WHERE state = 'executing' AND (
+        worker_id IS NULL
+        OR worker_id NOT IN (SELECT id FROM djobs_worker WHERE heartbeat_at >= %s)
+    )
+    RETURNING id, state, queue, meta
+"""
+
+_RELEASE_SQL = f"""
+    UPDATE djobs_job SET
+        state = 'available', attempt = MAX(attempt - 1, 0), scheduled_at = %s,
+        errors = {
+    _entry_sql(
+        "'WorkerReleased: the worker shut down before this attempt finished; "
+        "it will run again and the attempt is not counted'"
+    )
+},
+        unique_key = {_keep_key(str(_AVAILABLE))},
+        worker_id = NULL
+    WHERE state = 'executing' AND worker_id = %s AND id IN ({{ids}})
+    RETURNING id
+"""
+
+# Batch ids are compared without dashes: SQLite keeps UUIDs as 32 hex characters.
+_DELETE_SQL = """
+    DELETE FROM djobs_job WHERE id IN (
+        SELECT j.id FROM djobs_job AS j
+        WHERE j.state = %s AND j.finished_at < %s
+          AND NOT EXISTS (
+            SELECT 1 FROM djobs_batch AS b
+            WHERE b.state <> 'finished'
+              AND replace(lower(b.id), '-', '')
+                  = replace(lower(json_extract(j.meta, '$.batch_id')), '-', '')
+          )
+        LIMIT %s
+    )
+"""
+
+_STAGE_SQL = f"""
+    UPDATE djobs_job SET state = 'available', unique_key = {_keep_key(str(_AVAILABLE))}
+    WHERE id IN (
+        SELECT id FROM djobs_job
+        WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= %s
+        ORDER BY scheduled_at
+        LIMIT %s
+    )
+    RETURNING queue
+"""
+
+# Keep each statement's bound parameters well under SQLite's limit.
+_RECORD_CHUNK = 500
+
+
+class _SQLiteDispatch(DatabaseOps):
+    """The dispatcher's SQL on SQLite."""
+
+    @contextmanager
+    def _immediate(self) -> Iterator[Any]:
+        """Yield a cursor inside BEGIN IMMEDIATE (take the write lock up front).
+
+        A deferred transaction that reads first and writes later can fail with
+        SQLITE_BUSY at once in WAL mode; IMMEDIATE waits for the lock instead.
+        """
+        connection = self.connection
+        if connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                yield cursor
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    def convert_datetime(self, value: Any) -> Any:
+        if isinstance(value, str):
+            value = parse_datetime(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
+        sql = _claim_sql(", ".join(self.CLAIM_COLUMNS))
+        with self._immediate() as cursor:
+            cursor.execute(sql, [self.adapt_datetime(now), worker_id, queue, limit])
+            rows = cursor.fetchall()
+        return self.jobs_from_rows(rows) if rows else []
+
+    def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._immediate() as cursor:
+            cursor.execute(_STAGE_SQL, [self.adapt_datetime(now), limit])
+            for (queue,) in cursor.fetchall():
+                counts[queue] = counts.get(queue, 0) + 1
+        return counts
+
+    def job_record_outcomes(self, *, worker_id: str, outcomes: Sequence[Any]) -> set[int]:
+        held: set[int] = set()
+        dumps = json.dumps
+        adapt = self.adapt_datetime
+        items = list(outcomes)
+        with self._immediate() as cursor:
+            for start in range(0, len(items), _RECORD_CHUNK):
+                chunk = items[start : start + _RECORD_CHUNK]
+                params: list[Any] = []
+                for job, transition in chunk:
+                    result, error = transition.result, transition.error
+                    params.extend(
+                        (
+                            job.id,
+                            job.attempt,
+                            transition.state,
+                            transition.attempt_delta,
+                            None if transition.scheduled_at is None else adapt(transition.scheduled_at),
+                            None if transition.finished_at is None else adapt(transition.finished_at),
+                            None if result is None else dumps(result),
+                            None if error is None else dumps(error),
+                            STATE_BITS[transition.state],
+                        )
+                    )
+                params.append(worker_id)
+                cursor.execute(_record_sql(len(chunk)), params)
+                held.update(row[0] for row in cursor.fetchall())
+        return held
+
+    def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:
+        at = self.adapt_datetime(now)
+        with self._immediate() as cursor:
+            cursor.execute(_RESCUE_SQL, [at, at, now.isoformat(), self.adapt_datetime(stale_before)])
+            return [
+                (pk, state, queue, json.loads(meta) if isinstance(meta, str) else meta)
+                for pk, state, queue, meta in cursor.fetchall()
+            ]
+
+    def job_release(self, *, worker_id: str, ids: Sequence[int], now: Any) -> list[int]:
+        released: list[int] = []
+        ids = list(ids)
+        with self._immediate() as cursor:
+            for start in range(0, len(ids), _RECORD_CHUNK):
+                chunk = ids[start : start + _RECORD_CHUNK]
+                sql = _RELEASE_SQL.replace("{ids}", ", ".join(["%s"] * len(chunk)))
+                cursor.execute(sql, [self.adapt_datetime(now), now.isoformat(), worker_id, *chunk])
+                released.extend(row[0] for row in cursor.fetchall())
+        return released
+
+    def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
+        with self._immediate() as cursor:
+            cursor.execute(_DELETE_SQL, [state, self.adapt_datetime(before), limit])
+            return int(cursor.rowcount)
+
+
+class SQLiteOps(_SQLiteDispatch):
     supports_skip_locked = False
     supports_listen_notify = False

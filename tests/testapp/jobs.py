@@ -30,3 +30,6 @@ def unique_forever(key: str) -> None:
 @job
 def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return {"args": list(args), "kwargs": kwargs}
+
+
+from . import worker_jobs  # noqa: E402, F401  (the dispatcher tests' jobs register themselves)

@@ -1,0 +1,41 @@
+"""The maintenance services every ``runjobs`` process runs, in order.
+
+Add a service by appending one line to ``default_services``; each has the
+shape of :class:`djobs.maintenance.base.Service` (``name``, ``interval``,
+``run_once()``) and must be safe when several processes run it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ..conf import Settings
+from .base import Service
+from .pruner import Pruner, PrunerConfig
+from .rescuer import Rescuer, RescuerConfig
+from .scheduler import PeriodicScheduler
+from .stager import Stager, StagerConfig
+
+
+def default_services(
+    conf: Settings, *, on_staged: Callable[[Iterable[str]], None] | None = None
+) -> list[Service]:
+    """Return the services ``runjobs`` runs, configured from ``conf`` (the DJOBS settings)."""
+    services: list[Service] = [
+        Stager(StagerConfig(interval=conf.POLL_INTERVAL), on_staged=on_staged),
+        Rescuer(
+            RescuerConfig(rescue_after=conf.RESCUE_AFTER, interval=max(1.0, min(conf.RESCUE_AFTER / 4, 30.0)))
+        ),
+        Pruner(
+            PrunerConfig(
+                retention=conf.RETENTION,
+                interval=conf.PRUNE_INTERVAL,
+                chunk_size=conf.BULK_CHUNK_SIZE,
+            )
+        ),
+        PeriodicScheduler(),  # its first round syncs DJOBS["PERIODIC"] into rows
+    ]
+    return services
+
+
+__all__ = ["default_services"]

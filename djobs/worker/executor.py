@@ -1,0 +1,112 @@
+"""Run ONE job in the current thread and say what happened.
+
+``execute(job)`` is the whole contract between a row and its function: look
+the path up in the registry (never import it), call ``job_function.func`` with
+the row's arguments (a :class:`djobs.context.JobContext` first when
+``takes_context``), and capture the value or the exception. ``run_job(job)``
+adds the decision (``djobs.transitions.decide``) and the signals; the
+dispatcher and the testing helpers both use it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+from .. import registry
+from ..context import JobContext
+from ..outcomes import Outcome
+from ..serialization import round_trip
+from ..signals import job_finished, job_started
+from ..transitions import Transition, decide, format_traceback
+
+if TYPE_CHECKING:
+    from ..models import Job
+
+
+@dataclass
+class Execution:
+    """What one call of a job function did.
+
+    ``value`` is what it returned, ``exception`` what it raised (with its
+    formatted ``traceback``); ``duration`` is in seconds.
+    """
+
+    value: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    duration: float = 0.0
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """Return the Snooze/Cancel/Discard the job returned or raised, if any."""
+        if isinstance(self.value, Outcome):
+            return self.value
+        if isinstance(self.exception, Outcome):
+            return self.exception
+        return None
+
+    @property
+    def failed(self) -> bool:
+        """Say whether the job raised something other than an outcome."""
+        return self.exception is not None and not isinstance(self.exception, Outcome)
+
+
+def execute(job: Job, *, round_trip_arguments: bool = True) -> Execution:
+    """Run ``job``'s registered function in this thread and return what happened.
+
+    Arguments go through the same JSON round trip as a stored row (pass
+    ``round_trip_arguments=False`` for rows just read from the database). An
+    unregistered path fails with :class:`djobs.UnknownJobError`, importing nothing.
+    """
+    started = time.perf_counter()
+    try:
+        job_function = registry.lookup(job.path)
+        args = job.args or []
+        kwargs = job.kwargs or {}
+        if round_trip_arguments:
+            args, kwargs = round_trip(list(args)), round_trip(dict(kwargs))
+        if job_function.takes_context:
+            value = job_function.func(JobContext(job), *args, **kwargs)
+        else:
+            value = job_function.func(*args, **kwargs)
+    except BaseException as exc:
+        trace = None if isinstance(exc, Outcome) else format_traceback(exc)
+        return Execution(exception=exc, traceback=trace, duration=time.perf_counter() - started)
+    return Execution(value=value, duration=time.perf_counter() - started)
+
+
+def run_job(
+    job: Job,
+    *,
+    now: Callable[[], datetime] = timezone.now,
+    round_trip_arguments: bool = True,
+    before: Callable[[], None] | None = None,
+) -> tuple[Execution, Transition]:
+    """Run ``job``, decide its transition and send ``job_started``/``job_finished``.
+
+    The row is not written: the caller records the transition (the dispatcher
+    in batches, fenced on worker and attempt).
+    """
+    job_started.send(sender=type(job), job=job)
+    if before is not None:
+        before()
+    execution = execute(job, round_trip_arguments=round_trip_arguments)
+    transition = decide(job, execution, now())
+    job_finished.send(
+        sender=type(job),
+        job=job,
+        outcome=transition.outcome,
+        state=transition.state,
+        duration=execution.duration,
+        exception=execution.exception,
+    )
+    return execution, transition
+
+
+__all__ = ["Execution", "execute", "run_job"]

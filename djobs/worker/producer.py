@@ -1,0 +1,189 @@
+"""One queue: claim as many jobs as there are free slots, run them in the queue's threads.
+
+The producer thread sleeps on an event that is set by a NOTIFY for its queue,
+by the stager, by a slot freeing up while jobs may be waiting, or by the poll
+timer; it never sleeps while its last claim came back full.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from django.db import DatabaseError, close_old_connections, connections
+from django.utils import timezone
+
+from ..exceptions import JobTimeout
+from ..transitions import decide, format_traceback
+from .executor import Execution, run_job
+from .timeouts import RunningJob, finish
+
+if TYPE_CHECKING:
+    from ..db.base import DatabaseOps
+    from ..models import Job
+    from .recorder import Recorder
+
+logger = logging.getLogger("djobs")
+
+
+class Producer:
+    """Claims and runs the jobs of one queue with ``concurrency`` threads."""
+
+    def __init__(
+        self,
+        *,
+        queue_name: str,
+        concurrency: int,
+        ops: DatabaseOps,
+        worker_id: str,
+        recorder: Recorder,
+        poll_interval: float,
+        timeout_of: Callable[[Job], float | None],
+    ) -> None:
+        self.queue = queue_name
+        self.concurrency = concurrency
+        self.ops = ops
+        self.worker_id = worker_id
+        self.recorder = recorder
+        self.poll_interval = poll_interval
+        self._timeout_of = timeout_of
+        self.wake_event = threading.Event()
+        self.stopping = False
+        self.in_flight = 0
+        self.claimed = 0
+        # Set when the last claim filled every free slot: more may be waiting, so
+        # a slot freeing up is worth another claim.
+        self.saturated = False
+        # monotonic time of the start of the last claim that found nothing while idle.
+        self.empty_claim_at: float | None = None
+        self.running: dict[int, RunningJob] = {}
+        self._lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._claim_threshold = max(1, concurrency // 4)
+        self._thread = threading.Thread(
+            target=self._produce, name=f"djobs-producer-{queue_name}", daemon=True
+        )
+
+    # -- control -------------------------------------------------------------------
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._work, name=f"djobs-{self.queue}-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    def stop_claiming(self) -> None:
+        self.stopping = True
+        self.wake_event.set()
+
+    def stop_threads(self) -> None:
+        """Let idle job threads exit (busy ones finish their job first)."""
+        for _ in self._threads:
+            self._inbox.put(None)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    # -- the claim loop ------------------------------------------------------------
+
+    def _produce(self) -> None:
+        delay = 0.05
+        try:
+            while not self.stopping:
+                free = self.concurrency - self.in_flight
+                if free <= 0 or (self.saturated and free < self._claim_threshold and self.in_flight):
+                    self.wake_event.wait(self.poll_interval)
+                    self.wake_event.clear()
+                    continue
+                self.wake_event.clear()
+                started = time.monotonic()
+                try:
+                    jobs = self.ops.job_claim(
+                        queue=self.queue, limit=free, worker_id=self.worker_id, now=timezone.now()
+                    )
+                except DatabaseError as exc:
+                    connections[self.ops.alias].close_if_unusable_or_obsolete()
+                    logger.warning(
+                        "djobs could not claim jobs of queue %r: %s",
+                        self.queue,
+                        exc,
+                        extra={"queue": self.queue, "error": str(exc)},
+                    )
+                    self.wake_event.wait(delay)
+                    delay = min(delay * 2, self.poll_interval)
+                    continue
+                delay = 0.05
+                if self.stopping and jobs:
+                    # Claimed while the stop signal arrived: hand them straight back.
+                    self.ops.job_release(
+                        worker_id=self.worker_id, ids=[j.id for j in jobs], now=timezone.now()
+                    )
+                    break
+                self.saturated = len(jobs) == free
+                if jobs:
+                    with self._lock:
+                        self.in_flight += len(jobs)
+                    self.claimed += len(jobs)
+                    put = self._inbox.put
+                    for job in jobs:
+                        put(job)
+                    if self.saturated:
+                        continue
+                elif self.in_flight == 0:
+                    self.empty_claim_at = started
+                self.wake_event.wait(self.poll_interval)
+        finally:
+            connections.close_all()
+
+    # -- the job threads -------------------------------------------------------------
+
+    def _work(self) -> None:
+        thread_id = threading.get_ident()
+        get = self._inbox.get
+        try:
+            while True:
+                try:
+                    job = get()
+                    if job is None:
+                        return
+                    self._run_one(job, thread_id)
+                except JobTimeout:
+                    # A timeout raised just after its job ended; the job is settled.
+                    continue
+        finally:
+            connections.close_all()
+
+    def _run_one(self, job: Job, thread_id: int) -> None:
+        timeout = self._timeout_of(job)
+        started = time.monotonic()
+        running = RunningJob(job, thread_id, started, started + timeout if timeout is not None else None)
+        self.running[thread_id] = running
+        try:
+            try:
+                _, transition = run_job(job, round_trip_arguments=False, before=close_old_connections)
+            except BaseException as exc:
+                execution = Execution(exception=exc, traceback=format_traceback(exc))
+                transition = decide(job, execution, timezone.now())
+            del self.running[thread_id]
+            still_ours = finish(running)
+            close_old_connections()
+            if still_ours:
+                self.recorder.push(job, transition)
+        finally:
+            self.running.pop(thread_id, None)
+            with self._lock:
+                self.in_flight -= 1
+            if self.saturated:
+                self.wake_event.set()
+
+
+__all__ = ["Producer"]

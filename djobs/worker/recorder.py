@@ -1,0 +1,160 @@
+"""Write outcomes back in batches: one fenced statement for everything that finished meanwhile.
+
+Job threads push ``(job, transition)`` pairs; the recorder thread takes the
+first, drains whatever else is waiting, and writes them all in one statement
+(``DatabaseOps.job_record_outcomes``). It never sleeps while outcomes wait, so
+the batch size follows the load: one row when idle, hundreds under pressure.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, connections
+
+from ..transitions import COMPLETED, Transition
+from .hooks import TerminalJob, run_after_terminal
+
+if TYPE_CHECKING:
+    from ..db.base import DatabaseOps
+    from ..models import Job
+
+logger = logging.getLogger("djobs")
+
+_STOP = object()
+# Outcomes written per statement at most.
+MAX_BATCH = 1000
+
+
+class Recorder:
+    """The thread that writes outcomes; ``push`` is safe from any thread."""
+
+    def __init__(self, ops_factory: Any, worker_id: str) -> None:
+        self._ops_factory = ops_factory
+        self.worker_id = worker_id
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        # Bumped after every write, so the burst check can tell "nothing changed".
+        self.generation = 0
+        self.recorded = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="djobs-recorder", daemon=True)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def push(self, job: Job, transition: Transition) -> None:
+        """Queue one outcome for writing."""
+        with self._lock:
+            self._pending += 1
+        self._queue.put((job, transition))
+
+    def stop(self, timeout: float) -> None:
+        """Write what is queued, then stop the thread (waits up to ``timeout`` s)."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        ops: DatabaseOps = self._ops_factory()
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        try:
+            while True:
+                item = get()
+                stopping = item is _STOP
+                batch = [] if stopping else [item]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        more = get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        stopping = True
+                        continue
+                    batch.append(more)
+                if batch:
+                    self._write(ops, batch, stopping)
+                if stopping:
+                    return
+        finally:
+            connections.close_all()
+
+    def _write(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]], stopping: bool) -> None:
+        delay = 0.05
+        for attempt in range(1, 1_000_000):
+            try:
+                held = ops.job_record_outcomes(worker_id=self.worker_id, outcomes=batch)
+                break
+            except DatabaseError as exc:
+                # Keep trying: an unrecorded outcome leaves its job executing until a
+                # rescuer gives it back, so the job is run again, never lost.
+                connections[ops.alias].close_if_unusable_or_obsolete()
+                logger.warning(
+                    "djobs could not record %d outcome(s) (try %d): %s",
+                    len(batch),
+                    attempt,
+                    exc,
+                    extra={"djobs_worker": self.worker_id, "error": str(exc)},
+                )
+                if stopping and attempt >= 3:
+                    held = set()
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        terminal = []
+        for job, transition in batch:
+            if job.id not in held:
+                self.dropped += 1
+                logger.warning(
+                    "djobs did not record the outcome of job %s (%s): it is no longer held by "
+                    "this worker (rescued or released meanwhile)",
+                    job.id,
+                    transition.outcome,
+                    extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
+                )
+                continue
+            if transition.is_terminal:
+                terminal.append(TerminalJob(job.id, transition.state, job.queue, job.meta or {}))
+            if transition.outcome != COMPLETED:
+                _log_outcome(job, transition)
+        self.recorded += len(held)
+        with self._lock:
+            self._pending -= len(batch)
+            self.generation += 1
+        run_after_terminal(terminal)
+
+
+def _log_outcome(job: Job, transition: Transition) -> None:
+    error = (transition.error or {}).get("error", "")
+    level = logging.INFO if transition.outcome in ("snoozed", "cancelled") else logging.WARNING
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            "djobs job %s %s attempt %d: %s %s",
+            job.id,
+            job.path,
+            job.attempt,
+            transition.outcome,
+            error,
+            extra={
+                "job_id": job.id,
+                "job_path": job.path,
+                "queue": job.queue,
+                "attempt": job.attempt,
+                "outcome": transition.outcome,
+                "state": transition.state,
+                "error": error,
+            },
+        )
+
+
+__all__ = ["Recorder"]

@@ -1,0 +1,366 @@
+"""The ``runjobs`` process: producers per queue, the recorder, the notifier, and a main loop.
+
+The main thread registers the worker process, beats its heartbeat, runs the
+maintenance services on their intervals, enforces job deadlines, and on a
+stop request shuts everything down without losing a job. ``Runner.run()``
+returns an exit status: 0, or ``RESTART`` when the pools were clogged by
+threads that ignored their timeout and the process should start afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, connections
+from django.utils import timezone
+
+from .. import registry
+from ..conf import Settings, get_settings
+from ..db import get_ops
+from ..exceptions import UnknownJobError
+from ..maintenance.services import default_services
+from ..transitions import decide
+from .executor import Execution
+from .notifier import Notifier
+from .producer import Producer
+from .recorder import Recorder
+from .shutdown import ShutdownSignals
+from .timeouts import expire, timeout_error
+
+if TYPE_CHECKING:
+    from ..maintenance.base import Service
+    from ..models import Job
+
+logger = logging.getLogger("djobs")
+
+RESTART = 75
+
+
+def new_worker_id() -> str:
+    """Return a worker id: hostname-pid-random, at most 64 characters."""
+    return f"{socket.gethostname()[:44]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Runner:
+    """One ``runjobs`` process serving ``queues`` (name -> concurrency)."""
+
+    #: Seconds a thread may keep running past its job's deadline before it counts as stuck.
+    clog_grace = 10.0
+
+    def __init__(
+        self,
+        queues: dict[str, int],
+        *,
+        burst: bool = False,
+        conf: Settings | None = None,
+        services: Sequence[Service] | None = None,
+        install_signals: bool = True,
+        switch_interval: float | None = 0.001,
+    ) -> None:
+        self.conf = conf or get_settings()
+        self.queues = dict(queues)
+        self.burst = burst
+        self.ops = get_ops()
+        self.worker_id = new_worker_id()
+        self.hostname = socket.gethostname()
+        self._stop = threading.Event()
+        self.exit_status = 0
+        self.recorder = Recorder(lambda: self.ops, self.worker_id)
+        self.producers = {
+            name: Producer(
+                queue_name=name,
+                concurrency=concurrency,
+                ops=self.ops,
+                worker_id=self.worker_id,
+                recorder=self.recorder,
+                poll_interval=self.conf.POLL_INTERVAL,
+                timeout_of=_timeout_of,
+            )
+            for name, concurrency in self.queues.items()
+        }
+        self.services = list(
+            services if services is not None else default_services(self.conf, on_staged=self.wake)
+        )
+        self.notifier: Notifier | None = None
+        if self.ops.supports_listen_notify:
+            self.notifier = Notifier(
+                self.ops, self._wake_one, self._wake_all, retry_interval=self.conf.POLL_INTERVAL
+            )
+        self.signals = ShutdownSignals(self.request_stop) if install_signals else None
+        self._switch_interval = switch_interval
+        self._burst_mark: tuple[float, int] | None = None
+
+    # -- control ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop gracefully (what the first SIGTERM does)."""
+        self._stop.set()
+
+    def wake(self, queues: Iterable[str]) -> None:
+        for name in queues:
+            self._wake_one(name)
+
+    def _wake_one(self, name: str) -> None:
+        producer = self.producers.get(name)
+        if producer is not None:
+            producer.wake()
+
+    def _wake_all(self) -> None:
+        for producer in self.producers.values():
+            producer.wake()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until stopped (or, with ``burst``, until nothing is runnable)."""
+        previous_switch = sys.getswitchinterval()
+        if self._switch_interval:
+            # Short GIL slices: a woken producer or job thread gets to run within
+            # about a millisecond instead of up to 5 ms.
+            sys.setswitchinterval(self._switch_interval)
+        if self.signals is not None:
+            self.signals.install()
+        try:
+            self._start()
+            self._loop()
+        finally:
+            self._shutdown()
+            if self.signals is not None:
+                self.signals.restore()
+            sys.setswitchinterval(previous_switch)
+        return self.exit_status
+
+    def _start(self) -> None:
+        self.ops.worker_register(
+            worker_id=self.worker_id,
+            hostname=self.hostname,
+            pid=os.getpid(),
+            queues=self.queues,
+            now=timezone.now(),
+        )
+        logger.info(
+            "djobs worker %s started: %s%s",
+            self.worker_id,
+            ", ".join(f"{q}={c}" for q, c in self.queues.items()),
+            " (burst)" if self.burst else "",
+            extra={"djobs_worker": self.worker_id, "queues": self.queues, "burst": self.burst},
+        )
+        self.recorder.start()
+        if self.notifier is not None:
+            self.notifier.start()
+        for producer in self.producers.values():
+            producer.start()
+
+    def _loop(self) -> None:
+        tick = 0.01 if self.burst else 0.05
+        next_run = {id(service): 0.0 for service in self.services}
+        next_beat = time.monotonic() + self.conf.HEARTBEAT_INTERVAL
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self._enforce_deadlines(now)
+            if self._clogged(now):
+                self.exit_status = RESTART
+                return
+            for service in self.services:
+                if self.burst and service.name == "stager":
+                    continue  # the burst check stages itself
+                if now >= next_run[id(service)]:
+                    self._run_service(service)
+                    next_run[id(service)] = time.monotonic() + service.interval
+            if now >= next_beat:
+                self._heartbeat()
+                next_beat = now + self.conf.HEARTBEAT_INTERVAL
+            if self.burst and self._burst_done():
+                return
+            self._stop.wait(tick)
+
+    def _run_service(self, service: Service) -> None:
+        try:
+            result = service.run_once()
+        except Exception as exc:
+            connections[self.ops.alias].close_if_unusable_or_obsolete()
+            logger.exception(
+                "djobs service %s failed: %s",
+                service.name,
+                exc,
+                extra={"service": service.name, "error": str(exc)},
+            )
+            return
+        if result and service.name != "stager":
+            logger.info(
+                "djobs %s: %s",
+                service.name,
+                result.counts,
+                extra={"service": service.name, "counts": result.counts},
+            )
+
+    def _heartbeat(self) -> None:
+        try:
+            held = self.ops.worker_heartbeat(
+                worker_id=self.worker_id,
+                hostname=self.hostname,
+                pid=os.getpid(),
+                queues=self.queues,
+                now=timezone.now(),
+            )
+        except DatabaseError as exc:
+            connections[self.ops.alias].close_if_unusable_or_obsolete()
+            logger.warning("djobs heartbeat failed: %s", exc, extra={"error": str(exc)})
+            return
+        if not held:
+            logger.warning(
+                "djobs worker %s had been presumed dead (its row was deleted); re-registered",
+                self.worker_id,
+                extra={"djobs_worker": self.worker_id},
+            )
+
+    def _burst_done(self) -> bool:
+        mark = self._burst_mark
+        if mark is not None:
+            since, generation = mark
+            if (
+                self.recorder.pending == 0
+                and self.recorder.generation == generation
+                and all(
+                    p.in_flight == 0 and p.empty_claim_at is not None and p.empty_claim_at >= since
+                    for p in self.producers.values()
+                )
+            ):
+                return True
+        generation = self.recorder.generation
+        since = time.monotonic()
+        try:
+            staged = self.ops.job_stage(now=timezone.now(), limit=5000)
+        except DatabaseError as exc:
+            connections[self.ops.alias].close_if_unusable_or_obsolete()
+            logger.warning("djobs could not stage jobs: %s", exc)
+            staged = {"?": 1}
+        self._burst_mark = None if staged else (since, generation)
+        self._wake_all()
+        return False
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    def _enforce_deadlines(self, now: float) -> None:
+        for producer in self.producers.values():
+            for running in list(producer.running.values()):
+                if running.deadline is None or running.deadline > now or running.timed_out:
+                    continue
+                if not expire(running, now):
+                    continue
+                job = running.job
+                seconds = running.deadline - running.started
+                execution = Execution(exception=timeout_error(job, seconds), duration=seconds)
+                transition = decide(job, execution, timezone.now())
+                logger.warning(
+                    "djobs job %s %s timed out after %gs; recorded as %s",
+                    job.id,
+                    job.path,
+                    seconds,
+                    transition.outcome,
+                    extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
+                )
+                self.recorder.push(job, transition)
+
+    def _clogged(self, now: float) -> bool:
+        for producer in self.producers.values():
+            stuck = [
+                r
+                for r in list(producer.running.values())
+                if r.timed_out and r.timed_out_at is not None and now - r.timed_out_at > self.clog_grace
+            ]
+            if len(stuck) >= producer.concurrency:
+                logger.critical(
+                    "djobs queue %r: all %d threads are stuck in jobs that ignored their timeout "
+                    "(%s); restarting the worker process",
+                    producer.queue,
+                    producer.concurrency,
+                    ", ".join(sorted({r.job.path for r in stuck})),
+                    extra={"queue": producer.queue, "stuck": len(stuck)},
+                )
+                return True
+        return False
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        for producer in self.producers.values():
+            producer.stop_claiming()
+        grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
+        while time.monotonic() < grace_end and any(p.in_flight for p in self.producers.values()):
+            self._enforce_deadlines(time.monotonic())
+            time.sleep(0.01)
+        for producer in self.producers.values():
+            producer.join(2.0)
+        released = self._release_running()
+        self.recorder.stop(timeout=30.0)
+        if self.notifier is not None:
+            self.notifier.stop()
+        for producer in self.producers.values():
+            producer.stop_threads()
+        try:
+            self.ops.worker_unregister(worker_id=self.worker_id)
+        except DatabaseError as exc:
+            logger.warning("djobs could not unregister worker: %s", exc)
+        logger.info(
+            "djobs worker %s stopped: %d claimed, %d recorded, %d released",
+            self.worker_id,
+            sum(p.claimed for p in self.producers.values()),
+            self.recorder.recorded,
+            len(released),
+            extra={"djobs_worker": self.worker_id, "released": len(released)},
+        )
+        connections.close_all()
+
+    def _release_running(self) -> list[int]:
+        ids = []
+        for producer in self.producers.values():
+            for running in list(producer.running.values()):
+                with running.lock:
+                    if running.done or running.timed_out:
+                        continue
+                    # Its late result must not be recorded: the row goes back to available.
+                    running.timed_out = True
+                ids.append(running.job.id)
+        if not ids:
+            return []
+        try:
+            released = self.ops.job_release(worker_id=self.worker_id, ids=ids, now=timezone.now())
+        except DatabaseError as exc:
+            logger.error(
+                "djobs could not release %d running job(s) (%s); they will be rescued after RESCUE_AFTER",
+                len(ids),
+                exc,
+            )
+            return []
+        logger.warning(
+            "djobs released %d job(s) still running after the shutdown grace period",
+            len(released),
+            extra={"released": released},
+        )
+        return released
+
+
+def _timeout_of(job: Job) -> float | None:
+    try:
+        return registry.lookup(job.path).timeout
+    except UnknownJobError:
+        return None
+
+
+def run_burst(queues: dict[str, int] | None = None, **options: Any) -> Runner:
+    """Run a burst worker in this thread until nothing is runnable; return the runner."""
+    runner = Runner(queues or dict(get_settings().QUEUES), burst=True, install_signals=False, **options)
+    runner.run()
+    return runner
+
+
+__all__ = ["RESTART", "Runner", "new_worker_id", "run_burst"]

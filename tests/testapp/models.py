@@ -1,0 +1,26 @@
+"""Tables the test suite's jobs write to, to prove what ran and how often."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class JobRun(models.Model):
+    """One row per job run; the unique job_id proves a job ran exactly once."""
+
+    job_id = models.BigIntegerField(unique=True)
+    worker = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"run of job {self.job_id}"
+
+
+class Marker(models.Model):
+    """A named event a job reached (started, finished), for subprocess tests."""
+
+    name = models.CharField(max_length=100)
+    job_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
