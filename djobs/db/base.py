@@ -6,6 +6,7 @@ Methods are named entity-then-verb (``job_insert_many``, ``job_claim``...).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -180,3 +181,126 @@ class DatabaseOps:
     def notify_inserted(self, queues: Sequence[str]) -> None:
         """Wake listeners of ``queues`` at commit (only where supports_listen_notify)."""
         raise NotImplementedError
+
+    # -- the dispatcher ------------------------------------------------------
+    # Claimed rows come back as these columns, in this order (errors and result
+    # are left out of the hot path; the Job defers them).
+
+    CLAIM_COLUMNS: tuple[str, ...] = (
+        "id",
+        "state",
+        "queue",
+        "path",
+        "args",
+        "kwargs",
+        "meta",
+        "tags",
+        "priority",
+        "attempt",
+        "max_attempts",
+        "unique_key",
+        "unique_states",
+        "inserted_at",
+        "scheduled_at",
+        "attempted_at",
+        "worker_id",
+    )
+
+    def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
+        """Move up to ``limit`` available jobs of ``queue`` to executing under ``worker_id``."""
+        raise NotImplementedError
+
+    def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
+        """Make due scheduled/retryable jobs available; return how many per queue."""
+        raise NotImplementedError
+
+    def job_record_outcomes(self, *, worker_id: str, outcomes: Sequence[Any]) -> set[int]:
+        """Write ``(job, transition)`` pairs, fenced; return the ids whose outcome held.
+
+        A row is written only while it is still executing under ``worker_id``
+        with the same attempt, so a rescued job's late outcome is dropped.
+        """
+        raise NotImplementedError
+
+    def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:
+        """Give back the executing jobs of dead workers; return (id, state, queue, meta)."""
+        raise NotImplementedError
+
+    def job_release(self, *, worker_id: str, ids: Sequence[int], now: Any) -> list[int]:
+        """Put ``ids`` still executing under ``worker_id`` back to available (not an attempt)."""
+        raise NotImplementedError
+
+    def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
+        """Delete up to ``limit`` jobs in ``state`` finished before ``before``; keep
+        the jobs of batches that are not finished."""
+        raise NotImplementedError
+
+    def jobs_from_rows(self, rows: Sequence[Sequence[Any]]) -> list[Job]:
+        """Turn rows of CLAIM_COLUMNS into Job instances (no ORM query)."""
+        from ..models import Job
+
+        loads = json.loads
+        convert_dt = self.convert_datetime
+        names = self.CLAIM_COLUMNS
+        jobs = []
+        for row in rows:
+            values = list(row)
+            for i in (4, 5, 6, 7):
+                if isinstance(values[i], str):
+                    values[i] = loads(values[i])
+            for i in (13, 14, 15):
+                values[i] = convert_dt(values[i])
+            jobs.append(Job.from_db(self.alias, names, values))
+        jobs.sort(key=lambda j: (j.priority, j.scheduled_at, j.id))
+        return jobs
+
+    def convert_datetime(self, value: Any) -> Any:
+        """Return a datetime read by raw SQL as an aware datetime."""
+        return value
+
+    def adapt_datetime(self, value: Any) -> Any:
+        """Return an aware datetime ready to bind as a parameter."""
+        return self.connection.ops.adapt_datetimefield_value(value)
+
+    # -- worker processes ------------------------------------------------------
+
+    def worker_register(
+        self, *, worker_id: str, hostname: str, pid: int, queues: dict[str, int], now: Any
+    ) -> None:
+        """Insert this process's WorkerProcess row."""
+        from ..models import WorkerProcess
+
+        WorkerProcess.objects.using(self.alias).update_or_create(
+            id=worker_id,
+            defaults={
+                "hostname": hostname,
+                "pid": pid,
+                "queues": queues,
+                "started_at": now,
+                "heartbeat_at": now,
+            },
+        )
+
+    def worker_heartbeat(
+        self, *, worker_id: str, hostname: str, pid: int, queues: dict[str, int], now: Any
+    ) -> bool:
+        """Refresh the heartbeat; re-insert the row if a rescuer deleted it (returns False)."""
+        from ..models import WorkerProcess
+
+        updated = WorkerProcess.objects.using(self.alias).filter(id=worker_id).update(heartbeat_at=now)
+        if not updated:
+            self.worker_register(worker_id=worker_id, hostname=hostname, pid=pid, queues=queues, now=now)
+        return bool(updated)
+
+    def worker_unregister(self, *, worker_id: str) -> None:
+        """Delete this process's WorkerProcess row."""
+        from ..models import WorkerProcess
+
+        WorkerProcess.objects.using(self.alias).filter(id=worker_id).delete()
+
+    def worker_delete_stale(self, *, stale_before: Any) -> int:
+        """Delete the rows of workers whose heartbeat is older than ``stale_before``."""
+        from ..models import WorkerProcess
+
+        deleted, _ = WorkerProcess.objects.using(self.alias).filter(heartbeat_at__lt=stale_before).delete()
+        return deleted
