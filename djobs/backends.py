@@ -1,0 +1,210 @@
+"""djobs as a ``django.tasks`` backend: Django's ``@task`` API, run by ``manage.py runjobs``.
+
+::
+
+    # settings.py
+    TASKS = {"default": {"BACKEND": "djobs.backends.JobsBackend", "QUEUES": ["default", "emails"]}}
+
+    # myapp/tasks.py  (autodiscovered when a djobs backend is configured)
+    from django.tasks import task
+
+    @task(priority=10, queue_name="emails")
+    def send_welcome(user_id: int) -> None: ...
+
+    result = send_welcome.enqueue(42)      # a djobs.models.Job row, id == result.id
+
+On Django 6.1+ djobs options go in the decorator:
+``@task(max_attempts=5, timeout=30, unique={"period": 60})``. Importing this
+module without django.tasks (Django 5.2 without the ``django-tasks`` backport)
+raises :class:`djobs.tasks_compat.api.TasksUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from django.utils import timezone
+
+from .exceptions import JobDefinitionError
+from .tasks_compat.api import (
+    TASK_OPTIONS_SUPPORTED,
+    BaseTaskBackend,
+    InvalidTask,
+    Task,
+    TaskResult,
+    TaskResultDoesNotExist,
+    normalize_json,
+    task_enqueued,
+)
+from .tasks_compat.priority import job_priority
+from .tasks_compat.results import job_to_result
+from .tasks_compat.runner import TaskJobFunction, lookup_task, register_task
+
+if TYPE_CHECKING:
+    from .enqueue import PendingJob
+    from .models import Job
+
+    _TaskBase = Task[Any, Any]
+else:
+    _TaskBase = Task
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobsTask(_TaskBase):
+    """A django.tasks Task with djobs' options; the task class of :class:`JobsBackend`.
+
+    On Django 6.1+ ``@task(...)`` passes these through:
+    ``max_attempts`` (default ``DJOBS["DEFAULT_MAX_ATTEMPTS"]``), ``unique``
+    (as ``@job(unique=...)``), ``timeout`` (seconds), ``backoff`` (a function
+    of the attempt returning seconds) and ``tags``.
+    """
+
+    max_attempts: int | None = None
+    unique: Any = field(default=None, hash=False)
+    timeout: float | None = None
+    backoff: Callable[[int], float] | None = field(default=None, hash=False)
+    tags: Sequence[str] = field(default=(), hash=False)
+
+
+class JobsBackend(BaseTaskBackend):
+    """Store tasks as djobs Job rows, run with retries and rescue by ``manage.py runjobs``."""
+
+    task_class = JobsTask
+
+    supports_defer = True
+    supports_priority = True
+    supports_get_result = True
+    # Coroutine functions run in the worker thread through async_to_sync.
+    supports_async_task = True
+
+    def validate_task(self, task: Task[..., Any]) -> None:
+        """Check ``task`` as Django does, then register it for the dispatcher."""
+        super().validate_task(task)
+        try:
+            register_task(task, job_priority=job_priority(int(task.priority)))
+        except JobDefinitionError as exc:
+            raise InvalidTask(str(exc)) from None
+
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any, Any]:
+        """Insert a Job for ``task``; inside ``transaction.atomic()`` it exists only if that commits."""
+        from .enqueue import insert_pending
+
+        self.validate_task(task)
+        job = insert_pending([self._pending(task, args, kwargs)])[0]
+        result = job_to_result(job, task, self.alias)
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def _pending(self, task: Task[..., Any], args: Any, kwargs: Any) -> PendingJob:
+        from .enqueue import build_pending
+        from .serialization import check_json
+
+        entry = register_task(task, job_priority=job_priority(int(task.priority)))
+        try:
+            args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
+        except (TypeError, ValueError):
+            check_json(list(args), "args")  # names the offending value
+            check_json(dict(kwargs), "kwargs")
+            raise
+        run_after = task.run_after
+        if run_after is not None and timezone.is_naive(run_after):
+            run_after = timezone.make_aware(run_after)  # only reachable with USE_TZ = False
+        stored: dict[str, Any] = {"backend": self.alias, "priority": int(task.priority)}
+        if run_after is not None:
+            stored["run_after"] = run_after.isoformat()
+        # The registry entry's options carry max_attempts and tags from the decorator.
+        options = replace(
+            entry.options,
+            queue=task.queue_name,
+            priority=job_priority(int(task.priority)),
+            run_at=run_after,
+            meta={"django_task": stored},
+        )
+        return build_pending(entry, args, kwargs, options)
+
+    def get_result(self, result_id: str) -> TaskResult[Any, Any]:
+        """Return the TaskResult of the Job ``result_id``; raise TaskResultDoesNotExist."""
+        job = self._get_job(result_id)
+        entry = lookup_task(job.path) or self._import_task(job.path)
+        if entry is None:
+            raise TaskResultDoesNotExist(
+                f"Job {result_id} runs {job.path!r}, which is not a django.tasks Task."
+            )
+        from .tasks_compat.runner import task_for_job
+
+        return job_to_result(job, task_for_job(entry.task, job), self.alias)
+
+    def _get_job(self, result_id: Any) -> Job:
+        from .conf import get_settings
+        from .models import Job
+
+        try:
+            pk = int(result_id)
+        except (TypeError, ValueError):
+            raise TaskResultDoesNotExist(f"{result_id!r} is not a djobs job id.") from None
+        try:
+            return Job.objects.using(get_settings().DATABASE).get(pk=pk)
+        except Job.DoesNotExist:
+            raise TaskResultDoesNotExist(result_id) from None
+
+    def _import_task(self, path: str) -> TaskJobFunction | None:
+        # The process asking (a web server) may not have imported the task's
+        # module yet; importing it registers the Task, as django.tasks'
+        # own unpickling of a Task does.
+        from django.utils.module_loading import import_string
+
+        try:
+            found = import_string(path)
+        except ImportError:
+            return None
+        return lookup_task(path) if isinstance(found, Task) else None
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Report a djobs backend that cannot work as configured."""
+        messages: list[checks.CheckMessage] = list(super().check(**kwargs))
+        where = f"TASKS[{self.alias!r}]"
+        if not apps.is_installed("djobs"):
+            messages.append(
+                checks.Error(
+                    f"{where} uses djobs.backends.JobsBackend but 'djobs' is not in INSTALLED_APPS.",
+                    hint="Add 'djobs' to INSTALLED_APPS and run migrate.",
+                    id="djobs.tasks.E001",
+                )
+            )
+        if self.options:
+            messages.append(
+                checks.Error(
+                    f"{where}['OPTIONS'] has {sorted(self.options)!r}; JobsBackend takes no OPTIONS.",
+                    hint="Configure djobs with the DJOBS setting (QUEUES, DEFAULT_MAX_ATTEMPTS...).",
+                    id="djobs.tasks.E002",
+                )
+            )
+        unserved = sorted(self.queues - _served_queues())
+        if unserved:
+            messages.append(
+                checks.Warning(
+                    f"{where}['QUEUES'] lists {unserved!r}, which DJOBS['QUEUES'] does not serve: "
+                    "runjobs without --queue will not run their tasks.",
+                    hint=f"Add {unserved[0]!r} to DJOBS['QUEUES'] with a concurrency, "
+                    f"or run `manage.py runjobs --queue {unserved[0]}=N`.",
+                    id="djobs.tasks.W001",
+                )
+            )
+        return messages
+
+
+def _served_queues() -> set[str]:
+    # Read raw: a broken DJOBS is reported by djobs' own checks, not raised from this one.
+    from .conf import DEFAULTS
+
+    raw = getattr(settings, "DJOBS", None)
+    queues = raw.get("QUEUES", DEFAULTS["QUEUES"]) if isinstance(raw, dict) else DEFAULTS["QUEUES"]
+    return {str(name) for name in queues} if isinstance(queues, dict) else set()
+
+
+__all__ = ["TASK_OPTIONS_SUPPORTED", "JobsBackend", "JobsTask"]

@@ -1,0 +1,136 @@
+"""Reading a Job row as a django.tasks ``TaskResult``: states, errors, attempts, workers.
+
+=============================  ==================  ===========================
+djobs state                    ``TaskResultStatus``  why
+=============================  ==================  ===========================
+scheduled, available           READY               waiting to run
+retryable                      READY               "ready to be executed again"
+executing                      RUNNING
+completed                      SUCCESSFUL          ``return_value`` is the result
+discarded, cancelled           FAILED              ``errors`` says why
+=============================  ==================  ===========================
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..states import JobState
+from .api import TaskError, TaskResult, TaskResultStatus
+
+if TYPE_CHECKING:
+    from ..models import Job
+    from .api import Task
+
+_STATUS = {
+    JobState.SCHEDULED: TaskResultStatus.READY,
+    JobState.AVAILABLE: TaskResultStatus.READY,
+    JobState.RETRYABLE: TaskResultStatus.READY,
+    JobState.EXECUTING: TaskResultStatus.RUNNING,
+    JobState.COMPLETED: TaskResultStatus.SUCCESSFUL,
+    JobState.DISCARDED: TaskResultStatus.FAILED,
+    JobState.CANCELLED: TaskResultStatus.FAILED,
+}
+
+_FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
+# Outcomes and errors djobs records without a traceback, by their entry's prefix.
+_KNOWN_NAMES = {
+    "Cancelled": "djobs.outcomes.Cancel",
+    "Discarded": "djobs.outcomes.Discard",
+    "JobTimeout": "djobs.exceptions.JobTimeout",
+    "UnknownJobError": "djobs.exceptions.UnknownJobError",
+    "WorkerReleased": "djobs.exceptions.WorkerReleased",
+}
+# The last line of a formatted traceback: "pkg.mod.Class: message" or "ValueError".
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+
+
+def task_status(state: str) -> TaskResultStatus:
+    """Return the TaskResultStatus of a job in ``state``."""
+    try:
+        return _STATUS[JobState(state)]
+    except ValueError:
+        raise ValueError(f"{state!r} is not a djobs job state ({', '.join(JobState.values)}).") from None
+
+
+def exception_class_path(entry: Mapping[str, Any]) -> str:
+    """Return the dotted class path of the exception one ``Job.errors`` entry records.
+
+    Uses the entry's ``exception`` key when the dispatcher wrote one, else the
+    last line of its traceback (Python writes ``module.Class`` there for
+    anything not builtin), else the ``"Type: message"`` summary.
+    """
+    explicit = entry.get("exception") or entry.get("exception_class")
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    lines = [line for line in str(entry.get("traceback") or "").splitlines() if line.strip()]
+    candidates = [lines[-1]] if lines else []
+    candidates.append(str(entry.get("error") or ""))
+    for text in candidates:
+        match = _EXCEPTION_LINE.match(text.strip())
+        if match:
+            return _qualify(match.group(1))
+    return "builtins.Exception"
+
+
+def _qualify(name: str) -> str:
+    if name in _KNOWN_NAMES:
+        return _KNOWN_NAMES[name]
+    if "." in name:
+        return name
+    if isinstance(getattr(builtins, name, None), type):
+        return f"builtins.{name}"
+    return name
+
+
+def task_errors(job_errors: Sequence[Any]) -> list[TaskError]:
+    """Return a TaskError per entry of ``Job.errors``, oldest first."""
+    errors = []
+    for entry in job_errors or ():
+        if not isinstance(entry, Mapping):
+            entry = {"error": str(entry)}
+        traceback = entry.get("traceback") or entry.get("error") or ""
+        errors.append(TaskError(exception_class_path=exception_class_path(entry), traceback=str(traceback)))
+    return errors
+
+
+def worker_ids(attempt: int, job_errors: Sequence[Any], current: str | None) -> list[str]:
+    """Return one worker id per attempt made so far (``TaskResult.attempts`` is their count).
+
+    Error entries name the worker of a failed attempt when the dispatcher
+    recorded it; otherwise the row's last worker stands in.
+    """
+    by_attempt: dict[int, str] = {}
+    for entry in job_errors or ():
+        if isinstance(entry, Mapping) and entry.get("worker_id") and isinstance(entry.get("attempt"), int):
+            by_attempt[entry["attempt"]] = str(entry["worker_id"])
+    return [by_attempt.get(n, current or "") for n in range(1, max(attempt, 0) + 1)]
+
+
+def job_to_result(job: Job, task: Task[..., Any], backend: str) -> TaskResult[..., Any]:
+    """Return the TaskResult that ``job`` (a row of ``task``) stands for."""
+    status = task_status(job.state)
+    result = TaskResult(
+        task=task,
+        id=str(job.pk),
+        status=status,
+        enqueued_at=job.inserted_at,
+        started_at=job.attempted_at,
+        finished_at=job.finished_at if status in _FINISHED else None,
+        last_attempted_at=job.attempted_at,
+        args=list(job.args or []),
+        kwargs=dict(job.kwargs or {}),
+        backend=backend,
+        errors=task_errors(job.errors),
+        worker_ids=worker_ids(job.attempt, job.errors, job.worker_id),
+    )
+    if status == TaskResultStatus.SUCCESSFUL:
+        object.__setattr__(result, "_return_value", job.result)
+    return result
+
+
+__all__ = ["exception_class_path", "job_to_result", "task_errors", "task_status", "worker_ids"]

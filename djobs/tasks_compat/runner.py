@@ -1,0 +1,176 @@
+"""A django.tasks Task as an entry of :mod:`djobs.registry`, so ``runjobs`` can run it.
+
+The dispatcher only runs what the registry holds and calls
+``job_function.func(context, *args, **kwargs)``. :class:`TaskJobFunction` is
+that entry for a Task: its ``func`` is a :class:`TaskRunner`, which builds a
+``TaskContext`` from the djobs :class:`~djobs.context.JobContext` when the
+task takes one, runs coroutine functions with ``async_to_sync`` (their
+``sync_to_async`` calls come back to the worker's thread and its database
+connection), and sends Django's ``task_started``/``task_finished`` signals.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import registry
+from ..decorators import JobFunction
+from ..exceptions import JobDefinitionError
+from ..outcomes import Cancel, Discard, Outcome, Snooze
+from .api import TaskContext, TaskResultStatus, normalize_json, task_finished, task_started
+from .results import job_to_result
+
+if TYPE_CHECKING:
+    from ..context import JobContext
+    from .api import Task, TaskResult
+
+
+class TaskRunner:
+    """The callable the dispatcher runs for a Task: ``runner(job_context, *args, **kwargs)``."""
+
+    def __init__(self, task: Task[..., Any]) -> None:
+        self.task = task
+        # The registry tells a reloaded module (same place) from a clash (another function).
+        self.__module__ = task.func.__module__
+        self.__qualname__ = task.func.__qualname__
+        self.__name__ = task.func.__name__
+
+    def __call__(self, context: JobContext, *args: Any, **kwargs: Any) -> Any:
+        task = task_for_job(self.task, context.job)
+        backend = task.get_backend()
+        result = job_to_result(context.job, task, backend.alias)
+        sender = type(backend)
+        task_started.send(sender=sender, task_result=result)
+        try:
+            if task.takes_context:
+                value = task.call(TaskContext(task_result=result), *args, **kwargs)
+            else:
+                value = task.call(*args, **kwargs)
+            if isinstance(value, Outcome):
+                raise value
+            value = normalize_json(value)
+        except Snooze:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, Cancel | Discard) or context.is_last_attempt:
+                _finish(result, TaskResultStatus.FAILED, exc)
+                task_finished.send(sender=sender, task_result=result)
+            raise
+        object.__setattr__(result, "_return_value", value)
+        _finish(result, TaskResultStatus.SUCCESSFUL, None)
+        task_finished.send(sender=sender, task_result=result)
+        return value
+
+
+def _finish(result: TaskResult[..., Any], status: TaskResultStatus, exc: BaseException | None) -> None:
+    import traceback
+
+    from django.utils import timezone
+
+    from .api import TaskError
+
+    object.__setattr__(result, "status", status)
+    object.__setattr__(result, "finished_at", timezone.now())
+    if exc is not None:
+        kind = type(exc)
+        result.errors.append(
+            TaskError(
+                exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+        )
+
+
+class TaskJobFunction(JobFunction[..., Any]):
+    """The registry entry of a django.tasks Task; ``.task`` is the Task as decorated."""
+
+    def __init__(self, task: Task[..., Any], *, job_priority: int) -> None:
+        options = task_options(task)
+        super().__init__(
+            TaskRunner(task),
+            name=task.module_path,
+            queue=task.queue_name,
+            priority=job_priority,
+            max_attempts=options.get("max_attempts"),
+            tags=tuple(options.get("tags") or ()),
+            takes_context=True,
+            unique=options.get("unique"),
+            timeout=options.get("timeout"),
+            backoff=options.get("backoff"),
+        )
+        self.task = task
+        self.task_signature = inspect.signature(task.func)
+
+    def bind_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Map a call's arguments to the task function's parameter names; raise TypeError."""
+        params = list(self.task_signature.parameters.values())
+        if self.task.takes_context and params:
+            params = params[1:]
+        signature = self.task_signature.replace(parameters=params)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.path}{signature}: {exc}") from None
+        return dict(bound.arguments)
+
+    def __repr__(self) -> str:
+        return f"<task {self.path}>"
+
+
+#: djobs options a task class may carry (``djobs.backends.JobsTask``'s extra fields).
+OPTION_NAMES = ("max_attempts", "unique", "timeout", "backoff", "tags")
+
+
+def task_options(task: Task[..., Any]) -> dict[str, Any]:
+    """Return the djobs options set on ``task`` (none for a plain django.tasks Task)."""
+    return {name: getattr(task, name) for name in OPTION_NAMES if getattr(task, name, None) is not None}
+
+
+def register_task(task: Task[..., Any], *, job_priority: int) -> TaskJobFunction:
+    """Put ``task`` in djobs' registry under its module path, once per function."""
+    path = task.module_path
+    if registry.is_registered(path):
+        existing = registry.lookup(path)
+        if isinstance(existing, TaskJobFunction) and existing.task.func is task.func:
+            return existing
+        if not isinstance(existing, TaskJobFunction):
+            raise JobDefinitionError(
+                f"{path!r} is already a @job function; a django.tasks Task cannot take its path. "
+                "Rename one of them."
+            )
+    return TaskJobFunction(task, job_priority=job_priority)
+
+
+def lookup_task(path: str) -> TaskJobFunction | None:
+    """Return the registry entry of the Task at ``path``, or None if it is not a Task."""
+    if not registry.is_registered(path):
+        return None
+    entry = registry.lookup(path)
+    return entry if isinstance(entry, TaskJobFunction) else None
+
+
+def task_for_job(task: Task[..., Any], job: Any) -> Task[..., Any]:
+    """Return ``task`` with the priority, queue and run_after its ``job`` was enqueued with."""
+    from .api import InvalidTask
+
+    stored = (job.meta or {}).get("django_task") or {}
+    changes: dict[str, Any] = {}
+    if isinstance(stored.get("priority"), int) and stored["priority"] != task.priority:
+        changes["priority"] = stored["priority"]
+    if job.queue != task.queue_name:
+        changes["queue_name"] = job.queue
+    if stored.get("run_after"):
+        from django.utils.dateparse import parse_datetime
+
+        changes["run_after"] = parse_datetime(stored["run_after"])
+    if not changes:
+        return task
+    try:
+        return task.using(**changes)
+    except InvalidTask:  # e.g. moved to a queue the backend does not list: keep the definition
+        return task
+
+
+__all__ = ["TaskJobFunction", "TaskRunner", "lookup_task", "register_task", "task_for_job"]
