@@ -1,0 +1,272 @@
+"""Jobs, batches, periodic schedules and worker processes in the Django admin.
+
+Pages stay fast on a table of a million jobs: no full ``COUNT(*)`` (see
+``djobs.dashboard.paginator``), filter choices from configuration, and only
+the indexed columns are sortable. The dashboard is served at
+``<admin>/djobs/dashboard/`` and listed under "Jobs" on the admin index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast, Concat
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_POST
+
+from . import operations, registry
+from .dashboard.admin_batches import BatchAdmin
+from .dashboard.admin_periodic import PeriodicScheduleAdmin
+from .dashboard.admin_workers import WorkerProcessAdmin
+from .dashboard.display import (
+    duration_between,
+    error_line,
+    format_duration,
+    pretty_json,
+    state_badge,
+)
+from .dashboard.filters import BatchFilter, PathFilter, QueueFilter
+from .dashboard.paginator import EstimatedCountPaginator
+from .dashboard.site import install_dashboard
+from .models import Batch, Job, PeriodicSchedule, WorkerProcess
+
+# The operations the job pages offer: label, operation, permission needed.
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "retry": ("Retry", "change"),
+    "cancel": ("Cancel", "change"),
+    "run_now": ("Run now", "change"),
+    "delete": ("Delete", "delete"),
+}
+
+
+def _report(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, verb: str, count: int) -> None:
+    noun = "job" if count == 1 else "jobs"
+    level = messages.SUCCESS if count else messages.WARNING
+    modeladmin.message_user(request, f"{verb} {count} {noun}.", level)
+
+
+@admin.action(description="Retry selected jobs", permissions=["change"])
+def retry_jobs(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    _report(modeladmin, request, "Retried", operations.retry(queryset))
+
+
+@admin.action(description="Cancel selected jobs", permissions=["change"])
+def cancel_jobs(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    _report(modeladmin, request, "Cancelled", operations.cancel(queryset))
+
+
+@admin.action(description="Run selected jobs now", permissions=["change"])
+def run_now_jobs(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    _report(modeladmin, request, "Made available", operations.run_now(queryset))
+
+
+@admin.action(description="Delete selected jobs", permissions=["delete"])
+def delete_jobs(
+    modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
+) -> TemplateResponse | None:
+    if request.POST.get("confirm") != "yes":
+        # Django's own delete asks first; so do we, without loading the rows.
+        return TemplateResponse(
+            request,
+            "djobs/admin/delete_confirmation.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": "Delete jobs?",
+                "opts": Job._meta,
+                "count": operations.eligible("delete", queryset).count(),
+                "post_items": [
+                    (key, value)
+                    for key in ("action", "select_across", "index", helpers.ACTION_CHECKBOX_NAME)
+                    for value in request.POST.getlist(key)
+                ],
+            },
+        )
+    _report(modeladmin, request, "Deleted", operations.delete(queryset))
+    return None
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "badge",
+        "path",
+        "queue",
+        "attempts",
+        "priority",
+        "scheduled_at",
+        "attempted_at",
+        "finished_at",
+        "duration",
+    ]
+    list_display_links = ["id", "path"]
+    list_filter = ["state", QueueFilter, PathFilter, BatchFilter]
+    search_fields = ["path"]  # the search itself is get_search_results, on indexed columns
+    search_help_text = "A job id, part of a job path, or text in the arguments."
+    sortable_by = ["id"]  # ordering by anything else would sort the whole table
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = [retry_jobs, cancel_jobs, run_now_jobs, delete_jobs]
+    change_list_template = "djobs/admin/job_change_list.html"
+
+    class Media:
+        css = {"all": ["djobs/admin.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs are enqueued by code
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it loads every row; delete_jobs is one statement
+        return actions
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        return super().get_queryset(request).defer("args", "kwargs", "errors", "result", "tags")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Job], search_term: str
+    ) -> tuple[QuerySet[Job], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.lstrip("#").isdigit():
+            return queryset.filter(pk=int(term.lstrip("#"))), False
+        # Paths come from the registry, so the filter is an IN list on the indexed column.
+        paths = [p for p in registry.registered_paths() if term.lower() in p.lower()]
+        # Text in the arguments: a scan of the table, fine for an occasional search.
+        args_text = Concat(Cast("args", TextField()), Cast("kwargs", TextField()))
+        condition = Q(path__in=[*paths, term]) | Q(_args_text__icontains=term)
+        return queryset.alias(_args_text=args_text).filter(condition), False
+
+    @admin.display(description="state", ordering="state")
+    def badge(self, job: Job) -> str:
+        return state_badge(job.state)
+
+    @admin.display(description="attempt")
+    def attempts(self, job: Job) -> str:
+        return f"{job.attempt}/{job.max_attempts}"
+
+    @admin.display(description="duration")
+    def duration(self, job: Job) -> str:
+        return format_duration(duration_between(job.attempted_at, job.finished_at))
+
+    # -- the detail page and its operations -----------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        operate = self.admin_site.admin_view(require_POST(self.operate_view))
+        return [
+            path("<path:object_id>/operate/", operate, name="{}_{}_operate".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method != "GET":
+            raise PermissionDenied("Jobs are read-only; use the operations.")
+        job = get_object_or_404(Job, pk=object_id) if object_id.isdigit() else None
+        if job is None:
+            raise Http404(f"No job with id {object_id!r}.")
+        if not self.has_view_or_change_permission(request, job):
+            raise PermissionDenied
+        allowed = {
+            name: label
+            for name, (label, perm) in OPERATIONS.items()
+            if getattr(self, f"has_{perm}_permission")(request, job)
+            and operations.eligible(name, Job.objects.filter(pk=job.pk)).exists()
+        }
+        batch = Batch.objects.filter(pk=str(job.batch_id)).first() if _is_uuid(job.batch_id) else None
+        worker = WorkerProcess.objects.filter(pk=job.worker_id).first() if job.worker_id else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Job {job.pk}: {job.path}",
+            "subtitle": None,
+            "opts": self.opts,
+            "original": job,
+            "job": job,
+            "badge": state_badge(job.state),
+            "duration": format_duration(duration_between(job.attempted_at, job.finished_at)),
+            "json_fields": [
+                ("Arguments", pretty_json(job.args)),
+                ("Keyword arguments", pretty_json(job.kwargs)),
+                ("Meta", pretty_json(job.meta)),
+                ("Result", pretty_json(job.result)),
+            ],
+            "errors": [_error_view(entry) for entry in reversed(job.errors or [])],
+            "last_error": error_line(job.errors),
+            "batch": batch,
+            "batch_id": job.batch_id,
+            "worker": worker,
+            "operations": allowed,
+            "operate_url": reverse(f"{self.admin_site.name}:djobs_job_operate", args=[job.pk]),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "djobs/admin/job_detail.html", context)
+
+    def operate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        name = request.POST.get("operation", "")
+        if name not in OPERATIONS:
+            raise Http404(f"Unknown operation {name!r}.")
+        label, perm = OPERATIONS[name]
+        job = get_object_or_404(Job, pk=object_id) if object_id.isdigit() else None
+        if job is None:
+            raise Http404(f"No job with id {object_id!r}.")
+        if not getattr(self, f"has_{perm}_permission")(request, job):
+            raise PermissionDenied
+        count = getattr(operations, name)([job.pk])
+        if count:
+            self.message_user(request, f"{label}: job {job.pk} done.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                f"{label}: job {job.pk} was not changed (it is no longer in a state that allows it).",
+                messages.WARNING,
+            )
+        if name == "delete" and count:
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djobs_job_changelist"))
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djobs_job_change", args=[job.pk]))
+
+
+def _is_uuid(value: str | None) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _error_view(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        return {"error": str(entry), "traceback": "", "attempt": "", "at": "", "extra": ""}
+    known = {"attempt", "at", "error", "traceback"}
+    extra = {k: v for k, v in entry.items() if k not in known}
+    return {
+        "attempt": entry.get("attempt", ""),
+        "at": entry.get("at", ""),
+        "error": str(entry.get("error", "")),
+        "traceback": str(entry.get("traceback") or ""),
+        "extra": pretty_json(extra) if extra else "",
+    }
+
+
+admin.site.register(Batch, BatchAdmin)
+admin.site.register(PeriodicSchedule, PeriodicScheduleAdmin)
+admin.site.register(WorkerProcess, WorkerProcessAdmin)
+install_dashboard(admin.site)
+
+__all__ = ["BatchAdmin", "JobAdmin", "PeriodicScheduleAdmin", "WorkerProcessAdmin", "install_dashboard"]

@@ -1,0 +1,25 @@
+"""A paginator that never counts a million rows to draw one page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+
+from ..db.estimates import count_rows
+
+
+class EstimatedCountPaginator(Paginator):
+    """Count exactly up to a cap, then use the database's estimate (``estimated`` says so)."""
+
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        object_list: Any = self.object_list
+        if not hasattr(object_list, "query"):
+            return len(object_list)
+        rows = count_rows(object_list)
+        self.estimated = rows.estimated
+        return rows.value

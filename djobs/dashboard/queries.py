@@ -1,0 +1,200 @@
+"""What the dashboard shows, read with queries that stay cheap on a million jobs.
+
+Each function is one panel. Counts are exact up to ``EXACT_UP_TO`` rows per
+cell and the planner's estimate beyond (flagged), queue lag reads the claim
+index, throughput reads the finished-jobs index over the last hour only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Min
+from django.db.models.functions import TruncMinute
+from django.utils import timezone
+
+from ..conf import get_settings
+from ..db.estimates import EXACT_UP_TO, count_rows
+from ..models import Job, PeriodicSchedule, WorkerProcess
+from ..states import TERMINAL_STATES, JobState
+from .display import error_line
+from .filters import known_queues
+
+FAILED_STATES = (JobState.DISCARDED, JobState.CANCELLED)
+
+
+@dataclass
+class Cell:
+    value: int = 0
+    estimated: bool = False
+
+
+@dataclass
+class Counts:
+    """Jobs per queue and state; ``estimated`` cells are the planner's figures."""
+
+    queues: list[str]
+    states: list[str]
+    cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
+
+    def cell(self, queue: str, state: str) -> Cell:
+        return self.cells.get(queue, {}).get(state, Cell())
+
+    def total(self, state: str) -> Cell:
+        cells = [self.cell(q, state) for q in self.queues]
+        return Cell(sum(c.value for c in cells), any(c.estimated for c in cells))
+
+    def rows(self) -> list[tuple[str, list[Cell]]]:
+        return [(q, [self.cell(q, s) for s in self.states]) for q in self.queues]
+
+
+def _jobs() -> Any:
+    return Job.objects.using(get_settings().DATABASE)
+
+
+def counts() -> Counts:
+    """Return jobs per queue x state."""
+    states = list(JobState.values)
+    small: list[str] = []
+    large: list[str] = []
+    for state in states:
+        seen = _jobs().filter(state=state).order_by()[: EXACT_UP_TO + 1].count()
+        (small if seen <= EXACT_UP_TO else large).append(state)
+    cells: dict[str, dict[str, Cell]] = {}
+    if small:
+        rows = (
+            _jobs().filter(state__in=small).order_by().values_list("queue", "state").annotate(n=Count("id"))
+        )
+        for queue, state, n in rows:
+            cells.setdefault(queue, {})[state] = Cell(n)
+    queues = sorted(set(known_queues()) | set(cells))
+    for state in large:
+        for queue in queues:
+            rows_count = count_rows(_jobs().filter(state=state, queue=queue))
+            if rows_count.value:
+                cells.setdefault(queue, {})[state] = Cell(rows_count.value, rows_count.estimated)
+    used = [q for q in queues if any(c.value for c in cells.get(q, {}).values())]
+    return Counts(queues=used or queues, states=states, cells=cells)
+
+
+def queue_lag(available: dict[str, int], now: datetime) -> dict[str, float | None]:
+    """Return, per queue, the age in seconds of its oldest available job (None: none waiting)."""
+    lag: dict[str, float | None] = {}
+    for queue, n in available.items():
+        if not n:
+            lag[queue] = None
+            continue
+        waiting = _jobs().filter(state=JobState.AVAILABLE, queue=queue)
+        if n <= EXACT_UP_TO:
+            oldest = waiting.aggregate(oldest=Min("scheduled_at"))["oldest"]
+        else:
+            # One ordered index probe per priority instead of reading a long backlog.
+            firsts = [
+                waiting.filter(priority=p)
+                .order_by("scheduled_at")
+                .values_list("scheduled_at", flat=True)
+                .first()
+                for p in range(10)
+            ]
+            oldest = min((t for t in firsts if t is not None), default=None)
+        lag[queue] = max((now - oldest).total_seconds(), 0.0) if oldest else None
+    return lag
+
+
+def throughput(now: datetime, minutes: int = 60) -> list[dict[str, Any]]:
+    """Return completed and failed (discarded or cancelled) jobs per minute, oldest first."""
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    rows = (
+        _jobs()
+        .filter(state__in=sorted(TERMINAL_STATES), finished_at__gte=start)
+        .order_by()
+        .annotate(minute=TruncMinute("finished_at"))
+        .values_list("minute", "state")
+        .annotate(n=Count("id"))
+    )
+    buckets = {start + timedelta(minutes=i): {"completed": 0, "failed": 0} for i in range(minutes)}
+    for minute, state, n in rows:
+        bucket = buckets.get(minute)
+        if bucket is not None:
+            bucket["completed" if state == JobState.COMPLETED else "failed"] += n
+    return [{"minute": m.isoformat(), **v} for m, v in sorted(buckets.items())]
+
+
+def recent_failures(limit: int = 10) -> list[dict[str, Any]]:
+    """Return the latest discarded jobs and jobs waiting to retry after an error."""
+    columns = (
+        "id",
+        "path",
+        "queue",
+        "state",
+        "attempt",
+        "max_attempts",
+        "errors",
+        "finished_at",
+        "attempted_at",
+    )
+    discarded = list(_jobs().filter(state=JobState.DISCARDED).order_by("-finished_at").only(*columns)[:limit])
+    retrying = list(_jobs().filter(state=JobState.RETRYABLE).order_by("-attempted_at").only(*columns)[:limit])
+    jobs = sorted(
+        discarded + retrying,
+        key=lambda j: j.finished_at or j.attempted_at or timezone.now(),
+        reverse=True,
+    )[:limit]
+    return [
+        {
+            "id": j.pk,
+            "path": j.path,
+            "queue": j.queue,
+            "state": j.state,
+            "attempt": f"{j.attempt}/{j.max_attempts}",
+            "at": j.finished_at or j.attempted_at,
+            "error": error_line(j.errors),
+        }
+        for j in jobs
+    ]
+
+
+def workers(now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    """Return worker processes, freshest heartbeat first, with whether each is presumed alive."""
+    rescue_after = get_settings().RESCUE_AFTER
+    rows = WorkerProcess.objects.using(get_settings().DATABASE).order_by("-heartbeat_at")[:limit]
+    return [
+        {
+            "id": w.pk,
+            "hostname": w.hostname,
+            "pid": w.pid,
+            "queues": w.queues,
+            "started_at": w.started_at,
+            "heartbeat_age": (now - w.heartbeat_at).total_seconds(),
+            "alive": (now - w.heartbeat_at).total_seconds() < rescue_after,
+        }
+        for w in rows
+    ]
+
+
+def next_periodic_runs(limit: int = 10) -> list[PeriodicSchedule]:
+    """Return the enabled schedules that run next."""
+    return list(
+        PeriodicSchedule.objects.using(get_settings().DATABASE)
+        .filter(enabled=True, next_run_at__isnull=False)
+        .order_by("next_run_at")[:limit]
+    )
+
+
+def snapshot() -> dict[str, Any]:
+    """Return every panel of the dashboard."""
+    now = timezone.now()
+    grid = counts()
+    available = {q: grid.cell(q, JobState.AVAILABLE).value for q in grid.queues}
+    return {
+        "now": now,
+        "counts": grid,
+        "lag": queue_lag(available, now),
+        "throughput": throughput(now),
+        "failures": recent_failures(),
+        "workers": workers(now),
+        "periodic": next_periodic_runs(),
+    }
