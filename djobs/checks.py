@@ -17,4 +17,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         Error(problem.message, hint=problem.hint or None, id=problem.id)
         for problem in validate(raw)
     ]
+    # Periodic schedules (djobs.E010-E016); a non-dict PERIODIC is already E005 above.
+    if isinstance(raw, dict) and isinstance(raw.get("PERIODIC"), dict):
+        from .periodic.config import validate_periodic
+
+        errors += [
+            Error(problem.message, hint=problem.hint or None, id=problem.id)
+            for problem in validate_periodic(raw["PERIODIC"])
+        ]
     return errors

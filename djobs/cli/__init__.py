@@ -1,4 +1,6 @@
 """Subcommands of ``manage.py jobs``: one module per subcommand, each with ``add_arguments``
 and ``handle``. Add a subcommand by adding its module to SUBCOMMANDS."""
 
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "schedules": "djobs.cli.schedules",
+}
