@@ -10,6 +10,8 @@ class DjobsConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from . import checks, conf  # noqa: F401  (registers checks and signal handlers)
+        from .tasks_compat.discovery import autodiscover_tasks
 
         # Like admin.py: every installed app's jobs.py registers its @job functions.
         autodiscover_modules("jobs")
+        autodiscover_tasks()  # django.tasks Tasks in tasks.py, when TASKS uses djobs

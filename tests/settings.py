@@ -6,3 +6,11 @@ from testproject.settings import INSTALLED_APPS
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# django.tasks (Django 6.0+, or the django-tasks backport) run on djobs in the tests.
+from importlib.util import find_spec  # noqa: E402
+
+if find_spec("django.tasks") or find_spec("django_tasks"):
+    TASKS = {
+        "default": {"BACKEND": "djobs.backends.JobsBackend", "QUEUES": ["default", "emails"]},
+    }
