@@ -75,13 +75,13 @@ def progress_bar(counts: Mapping[str, int], size: int | None = None) -> SafeStri
     if total <= 0:
         return format_html('<div class="djobs-progress djobs-progress-empty">{}</div>', "no jobs")
     segments = [
-        (state, counts[state], 100.0 * counts[state] / total)
+        (state, counts[state], f"{100.0 * counts[state] / total:.2f}")
         for state in (*PROGRESS_ORDER, *sorted(set(counts) - set(PROGRESS_ORDER)))
         if counts.get(state)
     ]
     bar = format_html_join(
         "",
-        '<span class="djobs-seg djobs-state-{}" style="width:{:.2f}%" title="{}: {}"></span>',
+        '<span class="djobs-seg djobs-state-{}" style="width:{}%" title="{}: {}"></span>',
         ((state, width, state, n) for state, n, width in segments),
     )
     legend = format_html_join(
