@@ -3,4 +3,9 @@ and ``handle``. Add a subcommand by adding its module to SUBCOMMANDS."""
 
 SUBCOMMANDS: dict[str, str] = {
     "schedules": "djobs.cli.schedules",
+    "status": "djobs.cli.status",
+    "retry": "djobs.cli.retry",
+    "cancel": "djobs.cli.cancel",
+    "delete": "djobs.cli.delete",
+    "run-now": "djobs.cli.run_now",
 }

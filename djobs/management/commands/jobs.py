@@ -17,7 +17,7 @@ class Command(BaseCommand):
         subparsers = parser.add_subparsers(dest="subcommand", required=True)
         for name, module_path in SUBCOMMANDS.items():
             module = import_module(module_path)
-            sub = subparsers.add_parser(name, help=module.__doc__, cmd=self)
+            sub = subparsers.add_parser(name, help=module.__doc__)
             module.add_arguments(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,18 @@
+"""Cancel jobs that are not finished; a running job's late outcome is not recorded."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from .job_filters import add_operation_arguments, run_operation
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_operation_arguments(parser)
+
+
+def handle(command: BaseCommand, **options: Any) -> None:
+    run_operation(command, "cancel", "Cancel", options)

@@ -1,0 +1,18 @@
+"""Make scheduled and retryable jobs available now."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from .job_filters import add_operation_arguments, run_operation
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_operation_arguments(parser)
+
+
+def handle(command: BaseCommand, **options: Any) -> None:
+    run_operation(command, "run_now", "Make available", options)
