@@ -77,3 +77,19 @@ def slow(context: JobContext, seconds: float) -> str:
     time.sleep(seconds)
     Marker.objects.create(name="finished", job_id=context.job.id)
     return "done"
+
+
+@job(takes_context=True, max_attempts=3)
+def sleeps_on_first_attempt(context: JobContext, seconds: float) -> int:
+    from .models import Marker
+
+    Marker.objects.create(name=f"attempt {context.attempt}", job_id=context.job.id)
+    if context.attempt == 1:
+        time.sleep(seconds)
+    return context.attempt
+
+
+@job(timeout=0.3, max_attempts=2, backoff=lambda attempt: 3600)
+def blocks_in_c_past_timeout(seconds: float) -> str:
+    time.sleep(seconds)  # one C call: the timeout exception waits until it returns
+    return "late"
