@@ -1,0 +1,183 @@
+"""Admin pages on a table of a million jobs: server time per page, with the Django test Client.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/admin_pages.py
+    ... bench/admin_pages.py --rows 1000000 --runs 15 --refill
+
+Fills ``djobs_bench_admin_pages`` once (INSERT ... SELECT generate_series: a
+realistic day: 85% completed over the last 24 hours, a backlog of available
+jobs, retries, failures with tracebacks, 200 batches), VACUUM ANALYZEs it,
+then renders each page ``--runs`` times after one warm-up and prints the
+median and the worst time, the number of SQL queries and whether any of them
+counted the whole table. The target is 300 ms per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import setup_django
+
+PATHS = [
+    "tests.testapp.jobs.add",
+    "tests.testapp.jobs.send_email",
+    "tests.testapp.jobs.echo",
+    "tests.testapp.jobs.sync_user",
+    "testproject.demo.jobs.send_welcome",
+    "testproject.demo.jobs.flaky",
+]
+
+# One statement: state by a fixed distribution, times over the last day, a
+# tenth of the jobs in one of 200 batches, errors on failed jobs.
+FILL_SQL = """
+INSERT INTO djobs_job (state, queue, path, args, kwargs, meta, tags, priority, attempt,
+    max_attempts, errors, result, unique_key, unique_states, inserted_at, scheduled_at,
+    attempted_at, finished_at, worker_id)
+SELECT s.state,
+       (ARRAY['default','default','emails','payments','backfill'])[1 + (g %% 5)],
+       (%(paths)s::text[])[1 + (g %% %(npaths)s)],
+       jsonb_build_array(g, 'customer-' || g),
+       jsonb_build_object('locale', 'fr'),
+       CASE WHEN g %% 10 = 0 THEN jsonb_build_object('batch_id', (%(batches)s::text[])[1 + (g / 10) %% 200])
+            ELSE '{}'::jsonb END,
+       '[]'::jsonb,
+       g %% 10,
+       CASE WHEN s.state IN ('available', 'scheduled') THEN 0 ELSE 1 END,
+       20,
+       CASE WHEN s.state IN ('discarded', 'retryable') THEN jsonb_build_array(jsonb_build_object(
+            'attempt', 1, 'at', now()::text, 'error', 'KeyError: ''sku-' || g || '''',
+            'traceback', 'Traceback (most recent call last):\n  File "shop/jobs.py", line 12, in charge\n'
+                         || '    sku = order["sku"]\nKeyError: ''sku-' || g || ''''))
+            ELSE '[]'::jsonb END,
+       CASE WHEN s.state = 'completed' THEN to_jsonb(g) ELSE NULL END,
+       NULL, 0,
+       s.at - interval '2 seconds',
+       CASE WHEN s.state = 'scheduled' THEN now() + (g %% 3600) * interval '1 second'
+            WHEN s.state = 'retryable' THEN now() + (g %% 600) * interval '1 second'
+            ELSE s.at - interval '1 second' END,
+       CASE WHEN s.state IN ('available', 'scheduled') THEN NULL ELSE s.at - interval '300 ms' END,
+       CASE WHEN s.state IN ('completed', 'discarded', 'cancelled') THEN s.at ELSE NULL END,
+       CASE WHEN s.state = 'executing' THEN 'bench-worker-' || (g %% 4) ELSE NULL END
+FROM generate_series(1, %(rows)s) AS g
+CROSS JOIN LATERAL (
+    SELECT CASE
+        WHEN g %% 1000 < 850 THEN 'completed'
+        WHEN g %% 1000 < 880 THEN 'discarded'
+        WHEN g %% 1000 < 890 THEN 'cancelled'
+        WHEN g %% 1000 < 940 THEN 'available'
+        WHEN g %% 1000 < 970 THEN 'scheduled'
+        WHEN g %% 1000 < 990 THEN 'retryable'
+        ELSE 'executing' END AS state,
+    now() - ((%(rows)s - g) * interval '86400 seconds' / %(rows)s) AS at
+) AS s
+"""
+
+
+def fill(rows: int) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from djobs.models import Batch, Job, PeriodicSchedule, WorkerProcess
+
+    print(f"filling {rows:,} jobs...", flush=True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE djobs_job, djobs_batch, djobs_worker, djobs_periodic_schedule")
+    batches = [str(uuid.uuid4()) for _ in range(200)]
+    Batch.objects.bulk_create(
+        Batch(id=b, description=f"bench batch {i}", state=Batch.State.RUNNING if i < 20 else "finished",
+              size=rows // 2000, counts={} if i < 20 else {"completed": rows // 2000})
+        for i, b in enumerate(batches)
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(FILL_SQL, {"paths": PATHS, "npaths": len(PATHS), "batches": batches, "rows": rows})
+    now = timezone.now()
+    WorkerProcess.objects.bulk_create(
+        WorkerProcess(id=f"bench-worker-{i}", hostname="bench", pid=100 + i, queues={"default": 10},
+                      heartbeat_at=now) for i in range(4)
+    )  # fmt: skip
+    PeriodicSchedule.objects.bulk_create(
+        PeriodicSchedule(name=f"bench-{i}", cron=f"{i} * * * *", path=PATHS[0], args=[1, 2],
+                         next_run_at=now.replace(minute=i, second=0) + timedelta(hours=1))
+        for i in range(5)
+    )  # fmt: skip
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE djobs_job")
+    print(f"filled in {time.perf_counter() - started:.1f} s; {Job.objects.count():,} rows", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--refill", action="store_true", help="drop and refill the jobs")
+    args = parser.parse_args()
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/djobs")
+    setup_django("admin_pages", fresh=args.refill)
+
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from djobs.models import Batch, Job
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench/admin_pages.py measures PostgreSQL; set DATABASE_URL=postgres://...")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'djobs_job'")
+        (estimate,) = cursor.fetchone()
+    if args.refill or abs(estimate - args.rows) > args.rows * 0.01:
+        fill(args.rows)
+    else:
+        print(f"reusing {estimate:,} jobs (--refill to rebuild)")
+
+    user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    discarded = Job.objects.filter(state="discarded").order_by("-id").values_list("id", flat=True)[:1][0]
+    batch = Batch.objects.filter(state="running").values_list("id", flat=True)[:1][0]
+    pages = {
+        "job list": "/admin/djobs/job/",
+        "job list, page 50": "/admin/djobs/job/?p=50",
+        "filtered: discarded": "/admin/djobs/job/?state__exact=discarded",
+        "filtered: emails+available": "/admin/djobs/job/?queue=emails&state__exact=available",
+        "filtered: path+completed": f"/admin/djobs/job/?path={PATHS[1]}&state__exact=completed",
+        "filtered: batch": f"/admin/djobs/job/?batch={batch}",
+        "search: id": f"/admin/djobs/job/?q={discarded}",
+        "job detail": f"/admin/djobs/job/{discarded}/change/",
+        "dashboard": "/admin/djobs/dashboard/",
+        "dashboard JSON": "/admin/djobs/dashboard/data.json",
+        "batch list": "/admin/djobs/batch/",
+        "batch detail": f"/admin/djobs/batch/{batch}/change/",
+    }
+    full_count = re.compile(r'SELECT COUNT\(\*\) AS "__count" FROM "djobs_job"\s*$', re.I)
+    print(f"\n{'page':<28} {'median ms':>10} {'max ms':>8} {'queries':>8}  full COUNT(*)")
+    for name, url in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, (name, response.status_code)
+        times = []
+        for _ in range(args.runs):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - started) * 1000)
+        counted = any(full_count.search(q["sql"]) for q in queries.captured_queries)
+        print(
+            f"{name:<28} {statistics.median(times):>10.1f} {max(times):>8.1f} "
+            f"{len(queries.captured_queries):>8}  {'YES' if counted else 'no'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
