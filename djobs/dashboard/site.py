@@ -47,6 +47,7 @@ def install_dashboard(site: AdminSite) -> None:
                     {
                         "name": DASHBOARD_NAME,
                         "object_name": "Dashboard",
+                        "model_name": "dashboard",
                         "admin_url": reverse(f"{site.name}:djobs_dashboard"),
                         "add_url": None,
                         "view_only": True,

@@ -15,6 +15,14 @@ from . import queries
 REFRESH_SECONDS = 10
 
 
+def refresh_seconds(request: HttpRequest) -> int:
+    """Return the refresh interval: ``?refresh=N`` (2 to 300 seconds) or the default."""
+    try:
+        return min(max(int(request.GET.get("refresh", REFRESH_SECONDS)), 2), 300)
+    except ValueError:
+        return REFRESH_SECONDS
+
+
 def can_view_dashboard(request: HttpRequest) -> bool:
     """Say whether the user may see job data: staff with view or change permission on jobs."""
     user = request.user
@@ -31,7 +39,7 @@ def dashboard(site: AdminSite) -> Callable[[HttpRequest], HttpResponse]:
     def view(request: HttpRequest) -> HttpResponse:
         if not can_view_dashboard(request):
             raise PermissionDenied
-        context: dict[str, Any] = {"data": queries.snapshot(), "refresh_seconds": REFRESH_SECONDS}
+        context: dict[str, Any] = {"data": queries.snapshot(), "refresh_seconds": refresh_seconds(request)}
         if request.GET.get("partial"):
             return TemplateResponse(request, "djobs/dashboard_body.html", context)
         context.update(site.each_context(request))

@@ -36,7 +36,8 @@
     svg.appendChild(top); svg.appendChild(zero);
     [0, data.length - 1].forEach(function (i) {
       if (!data[i]) return;
-      var label = el("text", { x: pad + i * slot, y: height + 16, class: "djobs-axis-label" });
+      var anchor = i === 0 ? "start" : "end";
+      var label = el("text", { x: pad + (i === 0 ? 0 : (i + 1) * slot), y: height + 16, "text-anchor": anchor, class: "djobs-axis-label" });
       label.textContent = data[i].minute.slice(11, 16);
       svg.appendChild(label);
     });
@@ -60,7 +61,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     drawChart();
-    var root = document.getElementById("djobs-dashboard");
+    var root = document.getElementById("djobs-live");
     if (!root) return;
     var seconds = parseInt(root.getAttribute("data-refresh"), 10) || 10;
     window.setInterval(function () {
