@@ -14,3 +14,5 @@ if find_spec("django.tasks") or find_spec("django_tasks"):
     TASKS = {
         "default": {"BACKEND": "djobs.backends.JobsBackend", "QUEUES": ["default", "emails"]},
     }
+    if not find_spec("django.tasks"):  # the backport's app registers its checks
+        INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks"]

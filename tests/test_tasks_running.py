@@ -145,6 +145,24 @@ def test_a_failure_on_the_last_attempt_sends_task_finished_failed(task_signals: 
     assert finished.errors[-1].exception_class_path == "builtins.ValueError"
 
 
+def test_a_cancelled_task_fails_at_once_with_the_cancel_outcome(task_signals: list[Any]) -> None:
+    result = tasks.cancels.enqueue("spam")
+    run_burst({"default": 1})
+    result.refresh()
+    assert (result.status, result.attempts) == (TaskResultStatus.FAILED, 1)
+    assert [e.exception_class_path for e in result.errors] == ["djobs.outcomes.Cancel"]
+    assert [(name, status) for name, status, _ in task_signals][-1] == ("finished", "FAILED")
+
+
+def test_a_snoozed_task_is_ready_again_without_an_error_or_a_finish(task_signals: list[Any]) -> None:
+    result = tasks.snoozes.enqueue(3600)
+    run_burst({"default": 1})
+    result.refresh()
+    assert (result.status, result.attempts, result.errors) == (TaskResultStatus.READY, 0, [])
+    assert Job.objects.get(pk=result.id).state == Job.State.SCHEDULED
+    assert [name for name, _, _ in task_signals] == ["started"]
+
+
 def test_higher_django_priority_runs_first() -> None:
     low = tasks.add.using(priority=-50).enqueue(0, 1)
     default = tasks.add.enqueue(0, 2)

@@ -41,22 +41,26 @@ if find_spec("django.tasks") is not None:
     SOURCE = "django.tasks"
 elif find_spec("django_tasks") is not None:  # pragma: no cover  (Django 5.2 with the backport)
     from django_tasks import (  # type: ignore[no-redef,import-not-found,unused-ignore]
-        Task,
-        TaskContext,
-        TaskResult,
-        TaskResultStatus,
         default_task_backend,
-        task,
         task_backends,
     )
-    from django_tasks.backends.base import BaseTaskBackend  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.backends.base import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        BaseTaskBackend,
+    )
     from django_tasks.base import (  # type: ignore[no-redef,import-not-found,unused-ignore]
         DEFAULT_TASK_PRIORITY,
         TASK_MAX_PRIORITY,
         TASK_MIN_PRIORITY,
+        Task,
+        TaskContext,
         TaskError,
+        TaskResult,
+        TaskResultStatus,
+        task,
     )
-    from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        InvalidTaskError as InvalidTask,
+    )
     from django_tasks.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
         TaskResultDoesNotExist,
         TaskResultMismatch,
@@ -66,7 +70,9 @@ elif find_spec("django_tasks") is not None:  # pragma: no cover  (Django 5.2 wit
         task_finished,
         task_started,
     )
-    from django_tasks.utils import normalize_json  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.utils import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        normalize_json,
+    )
 
     SOURCE = "django_tasks"
 else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from djobs import Cancel, Snooze
 from djobs.tasks_compat.api import TASK_OPTIONS_SUPPORTED, TaskContext, task
 
 
@@ -48,6 +49,17 @@ async def async_add(a: int, b: int) -> int:
 @task
 def returns_tuple() -> tuple[int, int]:
     return (1, 2)
+
+
+# djobs' outcomes work inside tasks too (code that uses them is tied to djobs).
+@task
+def cancels(reason: str) -> None:
+    raise Cancel(reason)
+
+
+@task
+def snoozes(seconds: float) -> None:
+    raise Snooze(seconds)
 
 
 if TASK_OPTIONS_SUPPORTED:  # Django 6.1+: djobs options through @task(...)
