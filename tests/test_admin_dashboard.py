@@ -117,3 +117,15 @@ def test_dashboard_needs_staff_with_job_permission() -> None:
     assert reverse(DASHBOARD) not in staff.get(reverse("admin:index")).content.decode()
     user.user_permissions.add(Permission.objects.get(codename="view_job"))
     assert staff.get(reverse(DASHBOARD)).status_code == 200
+
+
+def test_install_dashboard_serves_a_custom_admin_site() -> None:
+    from django.contrib.admin import AdminSite
+
+    from djobs.admin import JobAdmin, install_dashboard
+
+    site = AdminSite(name="ops")
+    site.register(Job, JobAdmin)
+    install_dashboard(site)
+    names = {getattr(p, "name", None) for p in site.get_urls()}
+    assert {"djobs_dashboard", "djobs_dashboard_data"} <= names

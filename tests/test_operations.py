@@ -192,3 +192,19 @@ def test_cancel_tells_the_after_terminal_hooks_which_batch_jobs_ended() -> None:
     assert [[(j.id, j.state, j.meta) for j in call] for call in seen] == [
         [(job.pk, S.CANCELLED, {"batch_id": "b7"})]
     ]
+
+
+def test_the_guides_example_runs_as_written() -> None:
+    charge = JobFactory(state=S.DISCARDED, path="shop.jobs.charge", finished_at=timezone.now())
+    a, b = JobFactory(state=S.AVAILABLE), JobFactory(state=S.AVAILABLE)
+    later = JobFactory(state=S.SCHEDULED, queue="emails", scheduled_at=timezone.now() + timedelta(hours=1))
+    done = JobFactory(state=S.COMPLETED, finished_at=timezone.now())
+
+    assert operations.retry(Job.objects.filter(state="discarded", path="shop.jobs.charge")) == 1
+    assert operations.cancel([a.pk, b.pk]) == 2
+    assert operations.run_now(Job.objects.filter(queue="emails", state="scheduled")) == 1
+    assert operations.delete(Job.objects.filter(state="completed")) == 1
+    assert operations.eligible("retry", Job.objects.filter(queue="emails")).count() == 0
+
+    assert states(charge, a, b, later) == [S.AVAILABLE, S.CANCELLED, S.CANCELLED, S.AVAILABLE]
+    assert not Job.objects.filter(pk=done.pk).exists()
