@@ -43,7 +43,7 @@ from .tasks_compat.api import (
 )
 from .tasks_compat.priority import job_priority
 from .tasks_compat.results import job_to_result
-from .tasks_compat.runner import TaskJobFunction, lookup_task, register_task
+from .tasks_compat.runner import TaskJobFunction, lookup_task, register_task, task_for_job
 
 if TYPE_CHECKING:
     from .enqueue import PendingJob
@@ -130,13 +130,13 @@ class JobsBackend(BaseTaskBackend):
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:
         """Return the TaskResult of the Job ``result_id``; raise TaskResultDoesNotExist."""
         job = self._get_job(result_id)
-        entry = lookup_task(job.path) or self._import_task(job.path)
+        entry = lookup_task(job.path)
+        if entry is None and "django_task" in (job.meta or {}):
+            entry = self._import_task(job.path)
         if entry is None:
             raise TaskResultDoesNotExist(
                 f"Job {result_id} runs {job.path!r}, which is not a django.tasks Task."
             )
-        from .tasks_compat.runner import task_for_job
-
         return job_to_result(job, task_for_job(entry.task, job), self.alias)
 
     def _get_job(self, result_id: Any) -> Job:
@@ -162,7 +162,9 @@ class JobsBackend(BaseTaskBackend):
             found = import_string(path)
         except ImportError:
             return None
-        return lookup_task(path) if isinstance(found, Task) else None
+        if not isinstance(found, Task):
+            return None
+        return register_task(found, job_priority=job_priority(int(found.priority)))
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         """Report a djobs backend that cannot work as configured."""

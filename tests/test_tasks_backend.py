@@ -278,6 +278,18 @@ def test_get_result_of_a_plain_job_is_not_a_task_result() -> None:
 
 
 @pytest.mark.django_db
+def test_get_result_finds_a_task_its_process_has_not_registered() -> None:
+    result = tasks.add.enqueue(1, 2)
+    registry.unregister("tests.testapp.tasks.add")
+    try:
+        assert default_task_backend.get_result(result.id).task.func is tasks.add.func
+    finally:
+        registry.unregister("tests.testapp.tasks.add")
+        tasks.add.using(priority=0)  # validating a Task registers it again
+    assert registry.is_registered("tests.testapp.tasks.add")
+
+
+@pytest.mark.django_db
 def test_get_result_through_another_task_is_a_mismatch() -> None:
     result = tasks.add.enqueue(1, 2)
     with pytest.raises(TaskResultMismatch):

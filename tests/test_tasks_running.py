@@ -74,6 +74,13 @@ def test_an_async_task_function_runs_in_the_worker() -> None:
     assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 42)
 
 
+def test_an_async_task_can_use_the_async_orm_in_the_worker() -> None:
+    result = tasks.count_jobs_async.enqueue("tests.testapp.tasks.count_jobs_async")
+    run_burst({"default": 1})
+    result.refresh()
+    assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 1)
+
+
 def test_a_task_taking_context_gets_a_task_context_of_its_running_job() -> None:
     result = tasks.describe_context.enqueue("ctx")
     run_burst({"default": 1})

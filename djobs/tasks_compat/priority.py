@@ -2,20 +2,20 @@
 
 Pure functions, no django.tasks import, so they are tested directly.
 
-===================  ============
-Django ``priority``  djobs priority
-===================  ============
-76 .. 100            0
-51 .. 75             1
-26 .. 50             2
-1 .. 25              3
-0 (the default)      4
--1 .. -20            5
--21 .. -40           6
--41 .. -60           7
--61 .. -80           8
--81 .. -100          9
-===================  ============
+=================  ==============
+Django priority    djobs priority
+=================  ==============
+76 .. 100          0
+51 .. 75           1
+26 .. 50           2
+1 .. 25            3
+0 (the default)    4
+-1 .. -20          5
+-21 .. -40         6
+-41 .. -60         7
+-61 .. -80         8
+-81 .. -100        9
+=================  ==============
 
 Django's default, 0, sits in a band of its own, so any positive priority runs
 before the default and any negative one after it: that is what code written

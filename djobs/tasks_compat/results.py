@@ -1,14 +1,14 @@
 """Reading a Job row as a django.tasks ``TaskResult``: states, errors, attempts, workers.
 
-=============================  ==================  ===========================
-djobs state                    ``TaskResultStatus``  why
-=============================  ==================  ===========================
-scheduled, available           READY               waiting to run
-retryable                      READY               "ready to be executed again"
-executing                      RUNNING
-completed                      SUCCESSFUL          ``return_value`` is the result
-discarded, cancelled           FAILED              ``errors`` says why
-=============================  ==================  ===========================
+========================  ==========  ==============================
+djobs state               status      why
+========================  ==========  ==============================
+scheduled, available      READY       waiting to run
+retryable                 READY       "ready to be executed again"
+executing                 RUNNING
+completed                 SUCCESSFUL  ``return_value`` is the result
+discarded, cancelled      FAILED      ``errors`` says why
+========================  ==========  ==============================
 """
 
 from __future__ import annotations

@@ -12,18 +12,31 @@ connection), and sends Django's ``task_started``/``task_finished`` signals.
 from __future__ import annotations
 
 import inspect
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .. import registry
 from ..decorators import JobFunction
 from ..exceptions import JobDefinitionError
 from ..outcomes import Cancel, Discard, Outcome, Snooze
-from .api import TaskContext, TaskResultStatus, normalize_json, task_finished, task_started
+from .api import (
+    InvalidTask,
+    TaskContext,
+    TaskError,
+    TaskResultStatus,
+    normalize_json,
+    task_finished,
+    task_started,
+)
 from .results import job_to_result
 
 if TYPE_CHECKING:
     from ..context import JobContext
+    from ..models import Job
     from .api import Task, TaskResult
 
 
@@ -65,12 +78,7 @@ class TaskRunner:
 
 
 def _finish(result: TaskResult[..., Any], status: TaskResultStatus, exc: BaseException | None) -> None:
-    import traceback
-
-    from django.utils import timezone
-
-    from .api import TaskError
-
+    # TaskResult is frozen; Django's own backends set its fields the same way.
     object.__setattr__(result, "status", status)
     object.__setattr__(result, "finished_at", timezone.now())
     if exc is not None:
@@ -151,10 +159,8 @@ def lookup_task(path: str) -> TaskJobFunction | None:
     return entry if isinstance(entry, TaskJobFunction) else None
 
 
-def task_for_job(task: Task[..., Any], job: Any) -> Task[..., Any]:
+def task_for_job(task: Task[..., Any], job: Job) -> Task[..., Any]:
     """Return ``task`` with the priority, queue and run_after its ``job`` was enqueued with."""
-    from .api import InvalidTask
-
     stored = (job.meta or {}).get("django_task") or {}
     changes: dict[str, Any] = {}
     if isinstance(stored.get("priority"), int) and stored["priority"] != task.priority:
@@ -162,8 +168,6 @@ def task_for_job(task: Task[..., Any], job: Any) -> Task[..., Any]:
     if job.queue != task.queue_name:
         changes["queue_name"] = job.queue
     if stored.get("run_after"):
-        from django.utils.dateparse import parse_datetime
-
         changes["run_after"] = parse_datetime(stored["run_after"])
     if not changes:
         return task

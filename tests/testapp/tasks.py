@@ -47,6 +47,14 @@ async def async_add(a: int, b: int) -> int:
 
 
 @task
+async def count_jobs_async(path: str) -> int:
+    from djobs.models import Job
+
+    # The async ORM goes through sync_to_async(thread_sensitive=True).
+    return await Job.objects.filter(path=path).acount()
+
+
+@task
 def returns_tuple() -> tuple[int, int]:
     return (1, 2)
 
