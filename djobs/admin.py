@@ -113,6 +113,7 @@ class JobAdmin(admin.ModelAdmin):
     sortable_by = ["id"]  # ordering by anything else would sort the whole table
     list_per_page = 50
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would count the table once per choice
     paginator = EstimatedCountPaginator
     actions = [retry_jobs, cancel_jobs, run_now_jobs, delete_jobs]
     change_list_template = "djobs/admin/job_change_list.html"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -218,3 +219,19 @@ def test_jobs_cannot_be_added_or_edited_in_the_admin(admin_client_: Client) -> N
     response = admin_client_.post(reverse("admin:djobs_job_change", args=[job.pk]), {"state": "completed"})
     assert response.status_code == 403
     assert Job.objects.get(pk=job.pk).state == S.AVAILABLE
+
+
+@pytest.mark.postgres
+def test_a_big_list_shows_the_estimated_count_as_about(admin_client_: Client, monkeypatch: Any) -> None:
+    from django.db import connection
+
+    from djobs.dashboard.paginator import EstimatedCountPaginator
+
+    JobFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE djobs_job")
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_up_to", 1)
+    response = admin_client_.get(reverse(CHANGELIST))
+    assert response.context["cl"].paginator.estimated
+    assert "about 3 results" in response.content.decode()
+    assert "about 3</span> jobs" in response.content.decode()

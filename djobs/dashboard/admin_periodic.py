@@ -54,9 +54,9 @@ def enqueue_schedule(schedule: PeriodicSchedule) -> Any:
         k: v for k, v in (schedule.options or {}).items() if k in ("queue", "priority", "max_attempts")
     }
     job_function = registry.lookup(schedule.path)
-    return job_function.using(meta={"periodic": schedule.name, "manual": True}, **options).enqueue(
-        *(schedule.args or []), **(schedule.kwargs or {})
-    )
+    return job_function.using(
+        meta={"periodic": schedule.name, "manual": True}, unique=False, **options
+    ).enqueue(*(schedule.args or []), **(schedule.kwargs or {}))
 
 
 @admin.action(description="Enable selected schedules", permissions=["change"])

@@ -48,7 +48,8 @@
   function refresh(root) {
     fetch(root.getAttribute("data-partial-url"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
       .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
+        // A redirect means the session ended (the login page): keep the figures shown.
+        if (!response.ok || response.redirected) throw new Error("HTTP " + response.status);
         return response.text();
       })
       .then(function (html) {

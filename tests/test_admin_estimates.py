@@ -1,0 +1,35 @@
+"""Row counts for big tables: exact up to a cap, the planner's estimate beyond (PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from djobs.db.estimates import count_rows, estimate_rows
+from djobs.models import Job
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_small_counts_are_exact() -> None:
+    JobFactory.create_batch(3)
+    JobFactory(state=Job.State.COMPLETED)
+    rows = count_rows(Job.objects.filter(state=Job.State.AVAILABLE), exact_up_to=10)
+    assert (rows.value, rows.estimated) == (3, False)
+
+
+def test_counts_past_the_cap_are_estimated_where_the_database_can(on_postgres: bool) -> None:
+    JobFactory.create_batch(5)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE djobs_job" if on_postgres else "ANALYZE")
+    rows = count_rows(Job.objects.all(), exact_up_to=2)
+    if on_postgres:
+        assert rows.estimated and rows.value >= 3  # never below the rows already seen
+    else:
+        assert (rows.value, rows.estimated) == (5, False)  # SQLite has no estimate: exact
+
+
+def test_estimate_rows_is_none_without_a_planner_estimate(on_postgres: bool) -> None:
+    estimate = estimate_rows(Job.objects.filter(queue="emails"))
+    assert (estimate is None) is (not on_postgres)
