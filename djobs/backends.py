@@ -97,7 +97,8 @@ class JobsBackend(BaseTaskBackend):
         self.validate_task(task)
         job = insert_pending([self._pending(task, args, kwargs)])[0]
         result = job_to_result(job, task, self.alias)
-        task_enqueued.send(type(self), task_result=result)
+        if not job.duplicate:  # a unique task's duplicate enqueued nothing
+            task_enqueued.send(type(self), task_result=result)
         return result
 
     def _pending(self, task: Task[..., Any], args: Any, kwargs: Any) -> PendingJob:

@@ -5,6 +5,7 @@ Skipped as a whole where django.tasks does not exist (Django 5.2 without the bac
 
 from __future__ import annotations
 
+import pickle
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from djobs.tasks_compat.api import (
     default_task_backend,
     task,
     task_backends,
+    task_enqueued,
 )
 from djobs.tasks_compat.discovery import uses_jobs_backend
 from djobs.tasks_compat.priority import DEFAULT_JOB_PRIORITY, job_priority, task_priority_range
@@ -332,6 +334,28 @@ def test_a_unique_task_returns_the_existing_job_for_a_duplicate() -> None:
     assert again.id == first.id
     assert other.id != first.id
     assert Job.objects.filter(path="tests.testapp.tasks.sync_profile").count() == 2
+
+
+@needs_options
+@pytest.mark.django_db
+def test_a_duplicate_of_a_unique_task_sends_no_task_enqueued() -> None:
+    sent: list[str] = []
+
+    def on_enqueued(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        sent.append(task_result.id)
+
+    task_enqueued.connect(on_enqueued, dispatch_uid="test-enqueued")
+    try:
+        first = tasks.sync_profile.enqueue(5)
+        tasks.sync_profile.enqueue(5)
+    finally:
+        task_enqueued.disconnect(dispatch_uid="test-enqueued")
+    assert sent == [first.id]
+
+
+@needs_options
+def test_a_task_with_options_survives_pickling() -> None:
+    assert pickle.loads(pickle.dumps(tasks.charge)) == tasks.charge
 
 
 @pytest.mark.skipif(TASK_OPTIONS_SUPPORTED, reason="Django 6.1+ forwards options")
