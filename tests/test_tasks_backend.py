@@ -24,6 +24,7 @@ from djobs.enqueue import ambient_meta
 from djobs.models import Job
 from djobs.tasks_compat.api import (
     InvalidTask,
+    Task,
     TaskResultDoesNotExist,
     TaskResultMismatch,
     TaskResultStatus,
@@ -354,6 +355,7 @@ def test_a_duplicate_of_a_unique_task_sends_no_task_enqueued() -> None:
 
 
 @needs_options
+@pytest.mark.skipif(not hasattr(Task, "_reconstruct"), reason="Tasks pickle by path from Django 6.1")
 def test_a_task_with_options_survives_pickling() -> None:
     assert pickle.loads(pickle.dumps(tasks.charge)) == tasks.charge
 
