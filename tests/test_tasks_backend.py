@@ -249,6 +249,15 @@ def test_error_class_paths_come_from_the_entry_the_traceback_or_the_outcome() ->
     assert result.errors[2].traceback == "Cancelled: spam"
 
 
+def test_an_error_class_path_is_found_above_the_exceptions_notes() -> None:
+    from djobs.tasks_compat.results import exception_class_path
+
+    noted = "Traceback...\nmyapp.errors.Declined: card\nhint: ask for another card\n"
+    assert exception_class_path({"error": "Declined: card", "traceback": noted}) == "myapp.errors.Declined"
+    assert exception_class_path({"error": "KeyError: 'x'", "traceback": None}) == "builtins.KeyError"
+    assert exception_class_path({}) == "builtins.Exception"
+
+
 @pytest.mark.django_db
 def test_attempts_and_worker_ids_count_every_attempt() -> None:
     job = task_job(state=S.EXECUTING, attempt=3, worker_id="w3", errors=[error(1, worker_id="w1"), error(2)])

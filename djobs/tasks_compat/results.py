@@ -61,20 +61,20 @@ def exception_class_path(entry: Mapping[str, Any]) -> str:
     """Return the dotted class path of the exception one ``Job.errors`` entry records.
 
     Uses the entry's ``exception`` key when the dispatcher wrote one, else the
-    last line of its traceback (Python writes ``module.Class`` there for
-    anything not builtin), else the ``"Type: message"`` summary.
+    traceback's exception line (Python writes ``module.Class: message`` there
+    for anything not builtin), else the ``"Type: message"`` summary.
     """
     explicit = entry.get("exception") or entry.get("exception_class")
     if isinstance(explicit, str) and explicit:
         return explicit
-    lines = [line for line in str(entry.get("traceback") or "").splitlines() if line.strip()]
-    candidates = [lines[-1]] if lines else []
-    candidates.append(str(entry.get("error") or ""))
-    for text in candidates:
-        match = _EXCEPTION_LINE.match(text.strip())
-        if match:
-            return _qualify(match.group(1))
-    return "builtins.Exception"
+    summary = _EXCEPTION_LINE.match(str(entry.get("error") or "").strip())
+    name = summary.group(1) if summary else ""
+    # From the end: notes added to an exception are printed after its line.
+    for line in reversed(str(entry.get("traceback") or "").splitlines()):
+        found = _EXCEPTION_LINE.match(line.strip())
+        if found and (not name or found.group(1) == name or found.group(1).endswith(f".{name}")):
+            return _qualify(found.group(1))
+    return _qualify(name) if name else "builtins.Exception"
 
 
 def _qualify(name: str) -> str:
