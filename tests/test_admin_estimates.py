@@ -33,3 +33,13 @@ def test_counts_past_the_cap_are_estimated_where_the_database_can(on_postgres: b
 def test_estimate_rows_is_none_without_a_planner_estimate(on_postgres: bool) -> None:
     estimate = estimate_rows(Job.objects.filter(queue="emails"))
     assert (estimate is None) is (not on_postgres)
+
+
+def test_the_paginator_stops_at_max_pages() -> None:
+    from djobs.dashboard.paginator import EstimatedCountPaginator
+
+    JobFactory.create_batch(5)
+    paginator = EstimatedCountPaginator(Job.objects.all(), per_page=1)
+    paginator.max_pages = 2
+    assert (paginator.count, paginator.num_pages) == (5, 2)
+    assert [j.pk for j in paginator.page(2)] == [Job.objects.all()[1].pk]

@@ -235,3 +235,15 @@ def test_a_big_list_shows_the_estimated_count_as_about(admin_client_: Client, mo
     assert response.context["cl"].paginator.estimated
     assert "about 3 results" in response.content.decode()
     assert "about 3</span> jobs" in response.content.decode()
+
+
+def test_argument_search_reads_only_the_latest_jobs(admin_client_: Client, monkeypatch: Any) -> None:
+    import djobs.admin
+
+    old = JobFactory(args=["needle-old"])
+    JobFactory.create_batch(2, args=["hay"])
+    monkeypatch.setattr(djobs.admin, "ARGUMENT_SEARCH_WINDOW", 2)
+    response = admin_client_.get(reverse(CHANGELIST), {"q": "needle-old"})
+    assert list(response.context["cl"].result_list) == []
+    response = admin_client_.get(reverse(CHANGELIST), {"q": str(old.pk)})
+    assert [j.pk for j in response.context["cl"].result_list] == [old.pk]

@@ -15,6 +15,8 @@ class EstimatedCountPaginator(Paginator):
 
     estimated = False
     exact_up_to = EXACT_UP_TO
+    # Deep pages cost an OFFSET of as many rows; past this, filtering finds jobs faster.
+    max_pages = 200
 
     @cached_property
     def count(self) -> int:
@@ -24,3 +26,7 @@ class EstimatedCountPaginator(Paginator):
         rows = count_rows(object_list, self.exact_up_to)
         self.estimated = rows.estimated
         return rows.value
+
+    @cached_property
+    def num_pages(self) -> int:
+        return min(super().num_pages, self.max_pages)
