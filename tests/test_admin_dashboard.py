@@ -129,3 +129,29 @@ def test_install_dashboard_serves_a_custom_admin_site() -> None:
     install_dashboard(site)
     names = {getattr(p, "name", None) for p in site.get_urls()}
     assert {"djobs_dashboard", "djobs_dashboard_data"} <= names
+
+
+def test_queue_lag_of_a_long_backlog_probes_each_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = timezone.now()
+    JobFactory(queue="emails", priority=7, scheduled_at=now - timedelta(seconds=300))
+    JobFactory.create_batch(3, queue="emails", priority=0, scheduled_at=now - timedelta(seconds=10))
+    monkeypatch.setattr(queries, "EXACT_UP_TO", 1)
+    assert queries.queue_lag({"emails": 4}, now)["emails"] == pytest.approx(300, abs=1)
+
+
+def test_counts_of_big_states_are_estimates_where_the_database_has_them(
+    monkeypatch: pytest.MonkeyPatch, on_postgres: bool
+) -> None:
+    from django.db import connection
+
+    JobFactory.create_batch(4, queue="emails", state=S.COMPLETED, finished_at=timezone.now())
+    JobFactory(queue="emails", state=S.AVAILABLE)
+    if on_postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE djobs_job")
+    monkeypatch.setattr(queries, "EXACT_UP_TO", 2)
+    grid = queries.counts()
+    completed = grid.cell("emails", S.COMPLETED)
+    assert completed.estimated is on_postgres
+    assert completed.value >= 1 if on_postgres else completed.value == 4
+    assert grid.cell("emails", S.AVAILABLE) == queries.Cell(1)

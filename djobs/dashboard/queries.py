@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, Min
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from ..conf import get_settings
-from ..db.estimates import EXACT_UP_TO, count_rows
+from ..db.estimates import EXACT_UP_TO, estimate_rows
 from ..models import Job, PeriodicSchedule, WorkerProcess
 from ..states import TERMINAL_STATES, JobState
 from .display import error_line
@@ -72,35 +73,49 @@ def counts() -> Counts:
     queues = sorted(set(known_queues()) | set(cells))
     for state in large:
         for queue in queues:
-            rows_count = count_rows(_jobs().filter(state=state, queue=queue))
-            if rows_count.value:
-                cells.setdefault(queue, {})[state] = Cell(rows_count.value, rows_count.estimated)
+            cell = _large_cell(_jobs().filter(state=state, queue=queue))
+            if cell.value:
+                cells.setdefault(queue, {})[state] = cell
     used = [q for q in queues if any(c.value for c in cells.get(q, {}).values())]
     return Counts(queues=used or queues, states=states, cells=cells)
 
 
+def _large_cell(queryset: Any) -> Cell:
+    """Count one queue x state cell of a state holding more than EXACT_UP_TO rows."""
+    # The planner's estimate costs a fraction of a millisecond whatever the size;
+    # the state's own total was counted, so a stale estimate cannot hide a drained state.
+    estimate = estimate_rows(queryset)
+    if estimate is not None:
+        return Cell(estimate, estimated=True)
+    return Cell(queryset.count())
+
+
 def queue_lag(available: dict[str, int], now: datetime) -> dict[str, float | None]:
     """Return, per queue, the age in seconds of its oldest available job (None: none waiting)."""
-    lag: dict[str, float | None] = {}
-    for queue, n in available.items():
-        if not n:
-            lag[queue] = None
-            continue
-        waiting = _jobs().filter(state=JobState.AVAILABLE, queue=queue)
-        if n <= EXACT_UP_TO:
-            oldest = waiting.aggregate(oldest=Min("scheduled_at"))["oldest"]
+    waiting = _jobs().filter(state=JobState.AVAILABLE).order_by()
+    oldest: dict[str, datetime] = {}
+    small = [q for q, n in available.items() if 0 < n <= EXACT_UP_TO]
+    large = [q for q, n in available.items() if n > EXACT_UP_TO]
+    if small:
+        oldest.update(waiting.filter(queue__in=small).values_list("queue").annotate(t=Min("scheduled_at")))
+    if large:
+        # A long backlog: the claim index is ordered by (queue, priority, scheduled_at),
+        # so the oldest job is the first entry of one of ten (queue, priority) ranges.
+        probes = [
+            waiting.filter(queue=q, priority=p)
+            .order_by("scheduled_at")
+            .values_list("queue", "scheduled_at")[:1]
+            for q in large
+            for p in range(10)
+        ]
+        if _jobs().db and connections[_jobs().db].features.supports_slicing_ordering_in_compound:
+            rows = list(probes[0].union(*probes[1:], all=True))
         else:
-            # One ordered index probe per priority instead of reading a long backlog.
-            firsts = [
-                waiting.filter(priority=p)
-                .order_by("scheduled_at")
-                .values_list("scheduled_at", flat=True)
-                .first()
-                for p in range(10)
-            ]
-            oldest = min((t for t in firsts if t is not None), default=None)
-        lag[queue] = max((now - oldest).total_seconds(), 0.0) if oldest else None
-    return lag
+            rows = [row for probe in probes for row in probe]
+        for queue, scheduled_at in rows:
+            if queue not in oldest or scheduled_at < oldest[queue]:
+                oldest[queue] = scheduled_at
+    return {q: max((now - oldest[q]).total_seconds(), 0.0) if q in oldest else None for q in available}
 
 
 def throughput(now: datetime, minutes: int = 60) -> list[dict[str, Any]]:
@@ -123,8 +138,16 @@ def throughput(now: datetime, minutes: int = 60) -> list[dict[str, Any]]:
     return [{"minute": m.isoformat(), **v} for m, v in sorted(buckets.items())]
 
 
-def recent_failures(limit: int = 10) -> list[dict[str, Any]]:
-    """Return the latest discarded jobs and jobs waiting to retry after an error."""
+# Up to this many retryable jobs are sorted by their last attempt; past it, by id.
+SORTABLE_RETRYABLE = 2000
+
+
+def recent_failures(limit: int = 10, retryable: int = 0) -> list[dict[str, Any]]:
+    """Return the latest discarded jobs and jobs waiting to retry after an error.
+
+    ``retryable`` is how many jobs are retryable (from ``counts()``): no index
+    orders them by attempt time, so a long list is taken newest-inserted first.
+    """
     columns = (
         "id",
         "path",
@@ -137,7 +160,8 @@ def recent_failures(limit: int = 10) -> list[dict[str, Any]]:
         "attempted_at",
     )
     discarded = list(_jobs().filter(state=JobState.DISCARDED).order_by("-finished_at").only(*columns)[:limit])
-    retrying = list(_jobs().filter(state=JobState.RETRYABLE).order_by("-attempted_at").only(*columns)[:limit])
+    order = "-attempted_at" if retryable <= SORTABLE_RETRYABLE else "-id"
+    retrying = list(_jobs().filter(state=JobState.RETRYABLE).order_by(order).only(*columns)[:limit])
     jobs = sorted(
         discarded + retrying,
         key=lambda j: j.finished_at or j.attempted_at or timezone.now(),
@@ -194,7 +218,7 @@ def snapshot() -> dict[str, Any]:
         "counts": grid,
         "lag": queue_lag(available, now),
         "throughput": throughput(now),
-        "failures": recent_failures(),
+        "failures": recent_failures(retryable=grid.total(JobState.RETRYABLE).value),
         "workers": workers(now),
         "periodic": next_periodic_runs(),
     }
