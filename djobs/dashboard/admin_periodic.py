@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -15,18 +13,9 @@ from django.utils.html import format_html_join
 from .. import registry
 from ..exceptions import DjobsError
 from ..models import PeriodicSchedule
+from ..periodic.forms import PeriodicScheduleForm
 
 NEXT_RUNS = 5
-
-
-def schedule_form() -> type[forms.ModelForm[PeriodicSchedule]]:
-    """Return the periodic engineer's form (validation of cron, zone, job and options)."""
-    try:
-        module = import_module("djobs.periodic.forms")
-    except ImportError:
-        # PERIODIC-FORM: djobs.periodic.forms.PeriodicScheduleForm is not there yet; plain form.
-        return forms.ModelForm
-    return module.PeriodicScheduleForm
 
 
 def next_runs(schedule: PeriodicSchedule, count: int = NEXT_RUNS) -> list[Any]:
@@ -94,6 +83,7 @@ class PeriodicScheduleAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "from_settings"]
     search_fields = ["name", "path"]
     actions = [enable, disable, enqueue_now]
+    form = PeriodicScheduleForm  # validates cron, time zone, job path and arguments
     readonly_fields = [
         "words",
         "upcoming",
@@ -106,10 +96,6 @@ class PeriodicScheduleAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["djobs/admin.css"]}
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        kwargs.setdefault("form", schedule_form())
-        return super().get_form(request, obj, change, **kwargs)
 
     @admin.display(description="in words")
     def words(self, schedule: PeriodicSchedule) -> str:
