@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "BULK_CHUNK_SIZE": 2000,
     # Send NOTIFY on enqueue where the database supports it.
     "NOTIFY": True,
+    # PostgreSQL: the dispatcher's own claims and outcome writes skip waiting for
+    # the WAL flush (synchronous_commit=off). A database crash can then undo its
+    # last few hundred ms of them: those jobs run again, none is lost.
+    "ASYNC_COMMIT": True,
     "PERIODIC": {},
     # None (normal), "manual" (insert, never run) or "inline" (run at enqueue).
     "TESTING": None,
@@ -209,6 +213,14 @@ def validate(raw: object) -> list[Problem]:
                 _did_you_mean(str(alias), list(settings.DATABASES)),
             )
         )
+    if not isinstance(raw.get("ASYNC_COMMIT", True), bool):
+        problems.append(
+            Problem(
+                "djobs.E003",
+                "ASYNC_COMMIT",
+                f"DJOBS['ASYNC_COMMIT'] is {raw['ASYNC_COMMIT']!r}; use True or False.",
+            )
+        )
     if not isinstance(raw.get("NOTIFY", True), bool):
         problems.append(
             Problem("djobs.E003", "NOTIFY", f"DJOBS['NOTIFY'] is {raw['NOTIFY']!r}; use True or False.")
@@ -241,6 +253,7 @@ class Settings:
     PRUNE_INTERVAL: float
     BULK_CHUNK_SIZE: int
     NOTIFY: bool
+    ASYNC_COMMIT: bool = True
     PERIODIC: dict[str, dict[str, Any]] = field(default_factory=dict)
     TESTING: str | None = None
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..conf import get_settings
 from ..states import STATE_BITS
 from .base import DatabaseOps
 
@@ -57,7 +59,10 @@ _RECORD_SQL = f"""
     FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[], %s::timestamptz[],
                 %s::timestamptz[], %s::text[], %s::text[], %s::int[])
          AS v(id, attempt, state, delta, scheduled_at, finished_at, result, error, bit)
-    WHERE j.id = v.id AND j.state = 'executing' AND j.worker_id = %s AND j.attempt = v.attempt
+    -- COALESCE keeps the planner on the primary key: the worker_id index would
+    -- walk every executing row of this worker (and their dead versions).
+    WHERE j.id = v.id AND j.state = 'executing' AND COALESCE(j.worker_id, '') = %s
+      AND j.attempt = v.attempt
     RETURNING j.id
 """
 
@@ -140,17 +145,40 @@ _STAGE_SQL = f"""
 class _PostgresDispatch(DatabaseOps):
     """The dispatcher's SQL on PostgreSQL."""
 
+    @contextmanager
+    def _hot_cursor(self) -> Iterator[Any]:
+        """Yield a server-side-binding cursor whose statements are prepared.
+
+        The claim and outcome statements run thousands of times a second; with
+        Django's client-side binding each would be planned again, and planning
+        reads the ends of the claim index, which are full of dead entries while
+        a queue drains. The dispatcher's session also skips waiting for the WAL
+        flush (DJOBS["ASYNC_COMMIT"]); a database crash can only make a job run again.
+        """
+        import psycopg
+
+        wrapper = self.connection
+        with wrapper.wrap_database_errors:
+            wrapper.ensure_connection()
+            raw = wrapper.connection
+            if getattr(wrapper, "_djobs_tuned", None) is not raw and not wrapper.in_atomic_block:
+                if get_settings().ASYNC_COMMIT:
+                    raw.execute("SET synchronous_commit = off")
+                wrapper._djobs_tuned = raw  # type: ignore[attr-defined]
+            with psycopg.Cursor(raw) as cursor:
+                yield cursor
+
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS))
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, [queue, limit, now, worker_id])
+        with self._hot_cursor() as cursor:
+            cursor.execute(sql, [queue, limit, now, worker_id], prepare=True)
             rows = cursor.fetchall()
         return self.jobs_from_rows(rows) if rows else []
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
         counts: dict[str, int] = {}
-        with self.connection.cursor() as cursor:
-            cursor.execute(_STAGE_SQL, [now, limit])
+        with self._hot_cursor() as cursor:
+            cursor.execute(_STAGE_SQL, [now, limit], prepare=True)
             for (queue,) in cursor.fetchall():
                 counts[queue] = counts.get(queue, 0) + 1
         return counts
@@ -170,8 +198,8 @@ class _PostgresDispatch(DatabaseOps):
             error = transition.error
             columns[7].append(None if error is None else dumps(error))
             columns[8].append(STATE_BITS[transition.state])
-        with self.connection.cursor() as cursor:
-            cursor.execute(_RECORD_SQL, [*columns, worker_id])
+        with self._hot_cursor() as cursor:
+            cursor.execute(_RECORD_SQL, [*columns, worker_id], prepare=True)
             return {row[0] for row in cursor.fetchall()}
 
     def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:

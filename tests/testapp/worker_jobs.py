@@ -93,3 +93,9 @@ def sleeps_on_first_attempt(context: JobContext, seconds: float) -> int:
 def blocks_in_c_past_timeout(seconds: float) -> str:
     time.sleep(seconds)  # one C call: the timeout exception waits until it returns
     return "late"
+
+
+@job
+def start_time() -> float:
+    """Return when the job started (wall clock), for the pickup-latency benchmark."""
+    return time.time()

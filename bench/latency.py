@@ -1,0 +1,80 @@
+"""Pickup latency: an idle ``runjobs``, 200 jobs enqueued 50 ms apart, time until each starts.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/latency.py
+    .venv/bin/python bench/latency.py                 # SQLite file in /tmp (polling)
+    .venv/bin/python bench/latency.py --jobs 200 --gap 0.05
+
+Each job returns ``time.time()`` when its function starts. Prints p50/p95/max
+in ms measured from just before the enqueue call, and from just after it
+returned (the commit) to the job's start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import ROOT, percentile, setup_django, truncate_jobs, vendor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between enqueues")
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    setup_django("latency")
+
+    from djobs.models import Job, WorkerProcess
+    from tests.testapp.worker_jobs import start_time
+
+    truncate_jobs()
+    env = {**os.environ, "DEBUG": "False", "PYTHONPATH": str(ROOT)}
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "runjobs", "--queue", f"latency={args.concurrency}"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not WorkerProcess.objects.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("the worker did not start in 30 s")
+            time.sleep(0.1)
+        time.sleep(1.0)  # let it settle into its idle wait
+        probe = start_time.using(queue="latency")
+        sent: dict[int, tuple[float, float]] = {}
+        for _ in range(args.jobs):
+            before = time.time()
+            job = probe.enqueue()
+            sent[job.id] = (before, time.time())
+            time.sleep(args.gap)
+        deadline = time.monotonic() + 30
+        while Job.objects.filter(queue="latency").exclude(state="completed").exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("jobs did not complete in 30 s")
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    from_call, from_commit = [], []
+    for pk, started in Job.objects.filter(queue="latency").values_list("id", "result"):
+        before, committed = sent[pk]
+        from_call.append((started - before) * 1000)
+        from_commit.append((started - committed) * 1000)
+    print(f"database: {vendor()}, {args.jobs} jobs {args.gap * 1000:.0f} ms apart, idle worker")
+    for label, values in (("from enqueue call", from_call), ("from commit", from_commit)):
+        print(
+            f"  {label:<18} p50 {percentile(values, 50):6.2f} ms   p95 {percentile(values, 95):6.2f} ms"
+            f"   max {max(values):6.2f} ms"
+        )
+    truncate_jobs()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Processing throughput: one ``runjobs --burst`` at concurrency 10 draining pre-inserted no-op jobs.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/throughput.py
+    .venv/bin/python bench/throughput.py              # SQLite file in /tmp
+    .venv/bin/python bench/throughput.py --jobs 20000 100000 --concurrency 10
+
+Prints, per run: jobs/s over the processing window (first claim to last
+completion, from the rows), jobs/s over the whole process lifetime (start-up
+included), and the worker process's peak RSS (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import ROOT, setup_django, truncate_jobs, vendor
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_worker(concurrency: int, timeout: float) -> tuple[float, float | None, int]:
+    env = {**os.environ, "DEBUG": "False", "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "runjobs", "--burst", "--queue", f"bench={concurrency}"],
+        cwd=ROOT,
+        env=env,
+    )
+    peak = None
+    while process.poll() is None:
+        peak = peak_rss_mb(process.pid) or peak
+        if time.perf_counter() - start > timeout:
+            process.kill()
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - start, peak, process.wait()
+
+
+def analyze() -> None:
+    # Fresh statistics, as autovacuum would gather within a minute of a bulk
+    # insert: with stats from an empty table, PostgreSQL plans the claim with a
+    # sort of every available row instead of walking the claim index.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE djobs_job")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, nargs="*", default=[20_000, 100_000])
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    setup_django("throughput")
+
+    from django.db.models import Max, Min
+
+    from djobs.models import Job
+    from tests.testapp.worker_jobs import noop
+
+    print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process")
+    for n in args.jobs:
+        truncate_jobs()
+        bench = noop.using(queue="bench")
+        for start in range(0, n, 10_000):
+            bench.enqueue_many([() for _ in range(min(10_000, n - start))])
+        analyze()
+        wall, peak, status = run_worker(args.concurrency, args.timeout)
+        done = Job.objects.filter(queue="bench", state="completed").count()
+        window = Job.objects.filter(queue="bench").aggregate(a=Min("attempted_at"), f=Max("finished_at"))
+        seconds = (window["f"] - window["a"]).total_seconds() if window["f"] else float("nan")
+        peak_text = f"{peak:.1f} MB" if peak else "n/a"
+        print(
+            f"{n:>7} jobs: {done / seconds:>8.0f} jobs/s processing ({seconds:.2f} s), "
+            f"{done / wall:>8.0f} jobs/s with start-up ({wall:.2f} s), peak RSS {peak_text}, "
+            f"completed {done}/{n}, exit {status}"
+        )
+    truncate_jobs()
+
+
+if __name__ == "__main__":
+    main()
