@@ -35,6 +35,7 @@ from .dashboard.display import (
 from .dashboard.filters import BatchFilter, PathFilter, QueueFilter
 from .dashboard.paginator import EstimatedCountPaginator
 from .dashboard.site import install_dashboard
+from .db.estimates import count_rows
 from .models import Batch, Job, PeriodicSchedule, WorkerProcess
 
 # Search by argument text reads at most this many of the latest jobs.
@@ -83,7 +84,7 @@ def delete_jobs(
                 **modeladmin.admin_site.each_context(request),
                 "title": "Delete jobs?",
                 "opts": Job._meta,
-                "count": operations.eligible("delete", queryset).count(),
+                "count": count_rows(operations.eligible("delete", queryset)),
                 "post_items": [
                     (key, value)
                     for key in ("action", "select_across", "index", helpers.ACTION_CHECKBOX_NAME)

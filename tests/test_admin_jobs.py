@@ -247,3 +247,16 @@ def test_argument_search_reads_only_the_latest_jobs(admin_client_: Client, monke
     assert list(response.context["cl"].result_list) == []
     response = admin_client_.get(reverse(CHANGELIST), {"q": str(old.pk)})
     assert [j.pk for j in response.context["cl"].result_list] == [old.pk]
+
+
+def test_retry_across_a_filtered_list_changes_every_matching_job_and_no_other(admin_client_: Client) -> None:
+    failed = JobFactory.create_batch(3, state=S.DISCARDED, queue="emails", finished_at=timezone.now())
+    other = JobFactory(state=S.DISCARDED, queue="default", finished_at=timezone.now())
+    response = admin_client_.post(
+        reverse(CHANGELIST) + "?queue=emails",
+        {"action": "retry_jobs", "select_across": "1", "index": "0", "_selected_action": [failed[0].pk]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]][-1] == "Retried 3 jobs."
+    assert {Job.objects.get(pk=j.pk).state for j in failed} == {S.AVAILABLE}
+    assert Job.objects.get(pk=other.pk).state == S.DISCARDED
