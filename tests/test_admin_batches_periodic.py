@@ -123,3 +123,12 @@ def test_worker_processes_are_read_only(client_: Client) -> None:
     page = client_.get(reverse("admin:djobs_workerprocess_changelist")).content.decode()
     assert worker.pk in page and "default=10" in page
     assert client_.get(reverse("admin:djobs_workerprocess_add")).status_code == 403
+
+
+def test_batches_can_be_searched_by_description_or_id(client_: Client) -> None:
+    weekly = BatchFactory(description="weekly update")
+    BatchFactory(description="other")
+    url = reverse("admin:djobs_batch_changelist")
+    for term in ("weekly", str(weekly.pk)):
+        response = client_.get(url, {"q": term})
+        assert [b.pk for b in response.context["cl"].result_list] == [weekly.pk]
