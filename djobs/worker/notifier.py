@@ -79,7 +79,7 @@ class Notifier:
                         exc,
                         extra={"error": str(exc)},
                     )
-                    threading.Event().wait(min(self.retry_interval * failures, 5.0))
+                    threading.Event().wait(min(0.1 * 2 ** (failures - 1), self.retry_interval, 5.0))
             finally:
                 conn, self._conn = self._conn, None
                 if conn is not None:
