@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .decorators import Call, JobFunction, job
 from .exceptions import DjobsError, EnqueueError, JobDefinitionError, JobTimeout, UnknownJobError
 from .outcomes import Cancel, Discard, Snooze
+from .signals import job_finished, job_started
 
 __version__ = "0.1.0"
 
@@ -52,4 +53,6 @@ __all__ = [
     "UnknownJobError",
     "enqueue_many",
     "job",
+    "job_finished",
+    "job_started",
 ]
