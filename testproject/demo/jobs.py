@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from djobs import job
+from djobs import Cancel, Snooze, job
+from djobs.context import JobContext
 
 from .models import Customer, DeliveredEmail
 
@@ -31,3 +32,34 @@ def _now():  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
     return timezone.now()
+
+
+@job(queue="default")
+def resize_image(n: int) -> dict[str, int]:
+    """A CPU-and-IO-ish job that takes a moment, to fill the dashboard's running column."""
+    import time
+
+    time.sleep(random.uniform(0.2, 1.5))
+    return {"image": n, "width": 640, "height": 480}
+
+
+@job(queue="default", takes_context=True)
+def wait_for_stock(context: JobContext, sku: str) -> str:
+    """Snooze until the stock arrives: snoozing does not use up attempts."""
+    if random.random() < 0.5:
+        raise Snooze(5)
+    return f"{sku} in stock (after {context.attempt} attempt(s))"
+
+
+@job(queue="payments", max_attempts=5)
+def charge(order_ref: str, amount_cents: int) -> str:
+    """Refuse impossible amounts for good instead of retrying them."""
+    if amount_cents <= 0:
+        raise Cancel(f"amount {amount_cents} is not chargeable")
+    return f"charged {order_ref}"
+
+
+@job(queue="backfill", max_attempts=2)
+def backfill_row(row: int) -> int:
+    """Cheap bulk work on a queue with one thread."""
+    return row * 2
