@@ -132,3 +132,13 @@ def test_batches_can_be_searched_by_description_or_id(client_: Client) -> None:
     for term in ("weekly", str(weekly.pk)):
         response = client_.get(url, {"q": term})
         assert [b.pk for b in response.context["cl"].result_list] == [weekly.pk]
+
+
+def test_enqueue_now_needs_change_permission() -> None:
+    schedule = PeriodicScheduleFactory()
+    url = reverse("admin:djobs_periodicschedule_changelist")
+    data = {"action": "enqueue_now", "_selected_action": [schedule.pk]}
+    staff_client("view_periodicschedule").post(url, data)
+    assert not Job.objects.exists()
+    staff_client("view_periodicschedule", "change_periodicschedule").post(url, data)
+    assert Job.objects.count() == 1

@@ -260,3 +260,25 @@ def test_retry_across_a_filtered_list_changes_every_matching_job_and_no_other(ad
     assert [str(m) for m in response.context["messages"]][-1] == "Retried 3 jobs."
     assert {Job.objects.get(pk=j.pk).state for j in failed} == {S.AVAILABLE}
     assert Job.objects.get(pk=other.pk).state == S.DISCARDED
+
+
+@pytest.mark.parametrize(
+    ("operation", "state", "after", "permission"),
+    [
+        ("retry", S.CANCELLED, S.AVAILABLE, "change_job"),
+        ("cancel", S.RETRYABLE, S.CANCELLED, "change_job"),
+        ("run_now", S.SCHEDULED, S.AVAILABLE, "change_job"),
+        ("delete", S.COMPLETED, None, "delete_job"),
+    ],
+)
+def test_each_detail_operation_needs_its_permission(
+    operation: str, state: str, after: str | None, permission: str
+) -> None:
+    job = JobFactory(state=state, scheduled_at=timezone.now() + timedelta(hours=1))
+    url = reverse("admin:djobs_job_operate", args=[job.pk])
+    other = "delete_job" if permission == "change_job" else "change_job"
+    assert client_for(staff("view_job", other)).post(url, {"operation": operation}).status_code == 403
+    assert Job.objects.get(pk=job.pk).state == state
+    response = client_for(staff("view_job", permission)).post(url, {"operation": operation})
+    assert response.status_code == 302
+    assert Job.objects.filter(pk=job.pk).values_list("state", flat=True).first() == after
