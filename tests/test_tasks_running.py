@@ -126,6 +126,20 @@ def test_max_attempts_given_in_the_task_decorator_ends_the_retries() -> None:
     assert result.errors[0].exception_class is RuntimeError
 
 
+def test_running_a_claimed_task_reads_nothing_more_from_the_database(
+    django_assert_num_queries: Any,
+) -> None:
+    from djobs import registry
+    from djobs.context import JobContext
+
+    result = tasks.add.enqueue(2, 2)
+    Job.objects.filter(pk=result.id).update(state=Job.State.EXECUTING, attempt=1, worker_id="w1")
+    # As the dispatcher claims it: errors, result and finished_at are left out.
+    job = Job.objects.defer("errors", "result", "finished_at").get(pk=result.id)
+    with django_assert_num_queries(0):
+        assert registry.lookup(job.path).func(JobContext(job), *job.args) == 4
+
+
 def test_djangos_task_signals_are_sent_around_a_successful_run(task_signals: list[Any]) -> None:
     result = tasks.add.enqueue(1, 1)
     run_burst({"default": 1})

@@ -111,9 +111,17 @@ def worker_ids(attempt: int, job_errors: Sequence[Any], current: str | None) -> 
     return [by_attempt.get(n, current or "") for n in range(1, max(attempt, 0) + 1)]
 
 
-def job_to_result(job: Job, task: Task[..., Any], backend: str) -> TaskResult[..., Any]:
-    """Return the TaskResult that ``job`` (a row of ``task``) stands for."""
+def job_to_result(
+    job: Job, task: Task[..., Any], backend: str, *, job_errors: Sequence[Any] | None = None
+) -> TaskResult[..., Any]:
+    """Return the TaskResult that ``job`` (a row of ``task``) stands for.
+
+    ``job_errors`` stands in for ``job.errors`` when the caller must not load
+    them (a claimed row leaves them out).
+    """
     status = task_status(job.state)
+    if job_errors is None:
+        job_errors = job.errors
     result = TaskResult(
         task=task,
         id=str(job.pk),
@@ -125,8 +133,8 @@ def job_to_result(job: Job, task: Task[..., Any], backend: str) -> TaskResult[..
         args=list(job.args or []),
         kwargs=dict(job.kwargs or {}),
         backend=backend,
-        errors=task_errors(job.errors),
-        worker_ids=worker_ids(job.attempt, job.errors, job.worker_id),
+        errors=task_errors(job_errors),
+        worker_ids=worker_ids(job.attempt, job_errors, job.worker_id),
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", job.result)

@@ -51,9 +51,14 @@ class TaskRunner:
         self.__name__ = task.func.__name__
 
     def __call__(self, context: JobContext, *args: Any, **kwargs: Any) -> Any:
-        task = task_for_job(self.task, context.job)
+        job = context.job
+        task = task_for_job(self.task, job)
         backend = task.get_backend()
-        result = job_to_result(context.job, task, backend.alias)
+        # The dispatcher claims rows without their errors; loading them here would
+        # cost a query per run. Like django-tasks-db, a RUNNING result lists no
+        # past errors (get_result() has them all).
+        past_errors: list[Any] | None = [] if "errors" in job.get_deferred_fields() else None
+        result = job_to_result(job, task, backend.alias, job_errors=past_errors)
         sender = type(backend)
         task_started.send(sender=sender, task_result=result)
         try:
