@@ -131,6 +131,10 @@ class JobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs are enqueued by code
 
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        # Django's own delete page must not remove a running job either.
+        return super().has_delete_permission(request, obj) and (obj is None or operations.deletable(obj))
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # it loads every row; delete_jobs is one statement

@@ -87,6 +87,13 @@ def eligible(operation: str, jobs: JobSelection) -> QuerySet[Job]:
     return queryset
 
 
+def deletable(job: Job) -> bool:
+    """Say whether ``delete`` would remove ``job`` as it is now (pure: no query)."""
+    if job.state not in DELETE_FROM:
+        return False
+    return not (job.state in ACTIVE_STATES and "batch_id" in (job.meta or {}))
+
+
 def _unfinished_batch_job() -> Q:
     # Deleting a pending job of a batch would leave the batch waiting for it forever.
     return Q(state__in=sorted(ACTIVE_STATES)) & Q(meta__has_key="batch_id")
@@ -186,6 +193,7 @@ __all__ = [
     "RUN_NOW_FROM",
     "TERMINAL_STATES",
     "cancel",
+    "deletable",
     "delete",
     "eligible",
     "retry",

@@ -282,3 +282,15 @@ def test_each_detail_operation_needs_its_permission(
     response = client_for(staff("view_job", permission)).post(url, {"operation": operation})
     assert response.status_code == 302
     assert Job.objects.filter(pk=job.pk).values_list("state", flat=True).first() == after
+
+
+def test_djangos_delete_page_refuses_a_running_job(admin_client_: Client) -> None:
+    running = JobFactory(state=S.EXECUTING, attempt=1, worker_id="w1")
+    done = JobFactory(state=S.COMPLETED, finished_at=timezone.now())
+    assert (
+        admin_client_.post(reverse("admin:djobs_job_delete", args=[running.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert Job.objects.filter(pk=running.pk).exists()
+    admin_client_.post(reverse("admin:djobs_job_delete", args=[done.pk]), {"post": "yes"})
+    assert not Job.objects.filter(pk=done.pk).exists()

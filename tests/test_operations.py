@@ -208,3 +208,16 @@ def test_the_guides_example_runs_as_written() -> None:
 
     assert states(charge, a, b, later) == [S.AVAILABLE, S.CANCELLED, S.CANCELLED, S.AVAILABLE]
     assert not Job.objects.filter(pk=done.pk).exists()
+
+
+def test_deletable_agrees_with_delete() -> None:
+    jobs = [
+        JobFactory(state=S.EXECUTING, attempt=1),
+        JobFactory(state=S.AVAILABLE, meta={"batch_id": "b"}),
+        JobFactory(state=S.COMPLETED, meta={"batch_id": "b"}, finished_at=timezone.now()),
+        JobFactory(state=S.SCHEDULED, scheduled_at=timezone.now() + timedelta(hours=1)),
+    ]
+    expected = {job.pk for job in jobs if operations.deletable(job)}
+    assert expected == {jobs[2].pk, jobs[3].pk}
+    operations.delete(Job.objects.all())
+    assert set(Job.objects.values_list("pk", flat=True)) == {jobs[0].pk, jobs[1].pk}
