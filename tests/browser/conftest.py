@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium; DJOBS_CHROMIUM points elsewhere (another distribution's path).
+CHROMIUM = Path(os.environ.get("DJOBS_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
