@@ -1,0 +1,83 @@
+"""Run one job row in the test process the way the dispatcher does, and record its outcome.
+
+The drain and the inline mode both claim (or mark) a row executing under their
+own worker id, run it with ``run_job``, write the outcome with the fenced
+``DatabaseOps.job_record_outcomes`` and call the ``after_terminal`` hooks, so
+batch callbacks fire as they do under ``runjobs``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.db import DatabaseError, connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..states import JobState, is_covered
+from ..worker.executor import Execution, run_job
+from ..worker.hooks import TerminalJob, run_after_terminal
+
+if TYPE_CHECKING:
+    from ..db.base import DatabaseOps
+    from ..models import Job
+    from ..transitions import Transition
+
+
+def helper_worker_id(kind: str) -> str:
+    """Return a worker id for rows run by a testing helper (``drain-1a2b...``)."""
+    return f"{kind}-{uuid.uuid4().hex[:16]}"
+
+
+def guarded_run(job: Job, alias: str, *, round_trip_arguments: bool = True) -> tuple[Execution, Transition]:
+    """Run ``job`` with ``run_job``; inside a test's transaction, in a savepoint.
+
+    Under ``runjobs`` a job runs in autocommit, so a database error in it cannot
+    poison anything else. Inside ``TestCase``'s transaction it would (on
+    PostgreSQL every later query fails), so a job that fails with a database
+    error has its own writes rolled back to the savepoint; otherwise they stay.
+    """
+    connection = connections[alias]
+    if not connection.in_atomic_block:
+        return run_job(job, round_trip_arguments=round_trip_arguments)
+    savepoint = transaction.savepoint(using=alias)
+    execution, transition = run_job(job, round_trip_arguments=round_trip_arguments)
+    if isinstance(execution.exception, DatabaseError) or connection.needs_rollback:
+        transaction.savepoint_rollback(savepoint, using=alias)
+        transaction.set_rollback(False, using=alias)
+    else:
+        transaction.savepoint_commit(savepoint, using=alias)
+    return execution, transition
+
+
+def mark_executing(ops: DatabaseOps, worker_id: str, job_id: int) -> Job | None:
+    """Move one waiting job to executing under ``worker_id``, as a claim would; None if not waiting."""
+    from ..models import Job
+
+    rows = Job.objects.using(ops.alias)
+    job = rows.filter(pk=job_id).first()
+    if job is None or job.state not in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYABLE):
+        return None
+    now = timezone.now()
+    key = job.unique_key if is_covered(job.unique_states, JobState.EXECUTING) else None
+    changes = {"state": JobState.EXECUTING, "attempted_at": now, "worker_id": worker_id, "unique_key": key}
+    if not rows.filter(pk=job_id, state=job.state).update(attempt=F("attempt") + 1, **changes):
+        return None
+    for name, value in changes.items():
+        setattr(job, name, value)
+    job.attempt += 1
+    return job
+
+
+def record(ops: DatabaseOps, worker_id: str, job: Job, transition: Transition) -> bool:
+    """Write one outcome (fenced, as the dispatcher's recorder) and call the terminal hooks."""
+    held = ops.job_record_outcomes(worker_id=worker_id, outcomes=[(job, transition)])
+    if job.id not in held:
+        return False
+    if transition.is_terminal:
+        run_after_terminal([TerminalJob(job.id, transition.state, job.queue, job.meta or {})])
+    return True
+
+
+__all__ = ["guarded_run", "helper_worker_id", "mark_executing", "record"]
