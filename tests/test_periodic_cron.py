@@ -88,7 +88,9 @@ def test_a_non_string_expression_is_refused() -> None:
 
 
 def test_an_unknown_time_zone_suggests_the_closest_name() -> None:
-    with pytest.raises(UnknownTimeZone, match="'Europe/Pari' is not known to zoneinfo; did you mean 'Europe/Paris'"):
+    with pytest.raises(
+        UnknownTimeZone, match="'Europe/Pari' is not known to zoneinfo; did you mean 'Europe/Paris'"
+    ):
         time_zone("Europe/Pari")
     with pytest.raises(UnknownTimeZone, match="did you mean 'Europe/Paris'"):
         time_zone("europe/paris")
@@ -157,7 +159,10 @@ def test_dst_ticks_chain_through_utc_as_the_scheduler_stores_them() -> None:
     for _ in range(6):
         current = next_tick(cron, PARIS, current).astimezone(UTC)
         chained.append(current)
-    assert chained == [utc(2026, 10, 25, 0, 30), *[utc(2026, 10, 25, 1 + i // 2, 30 * (i % 2)) for i in range(5)]]
+    assert chained == [
+        utc(2026, 10, 25, 0, 30),
+        *[utc(2026, 10, 25, 1 + i // 2, 30 * (i % 2)) for i in range(5)],
+    ]
     assert chained == [t.astimezone(UTC) for t in next_ticks(cron, PARIS, start, 6)]
 
 

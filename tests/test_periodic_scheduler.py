@@ -179,7 +179,11 @@ def test_catch_up_skip_still_runs_a_tick_seen_within_the_grace() -> None:
 
 
 def test_options_override_the_jobs_queue_priority_and_attempts() -> None:
-    daily(path="tests.testapp.jobs.send_email", args=["a@example.com"], options={"queue": "reports", "priority": 7})
+    daily(
+        path="tests.testapp.jobs.send_email",
+        args=["a@example.com"],
+        options={"queue": "reports", "priority": 7},
+    )
     scheduler().run_once(now=utc(2026, 1, 5, 8, 0))
     [job] = Job.objects.all()
     # send_email is declared with queue="emails", priority=3, max_attempts=5.
@@ -273,7 +277,9 @@ def test_the_interval_waits_until_the_next_tick_but_never_more_than_the_maximum(
 
 def test_finished_periodic_jobs_do_not_confuse_the_scheduler() -> None:
     daily()
-    JobFactory(meta={"periodic": "daily-report", "tick": "2026-01-04T09:00:00+01:00"}, state=Job.State.COMPLETED)
+    JobFactory(
+        meta={"periodic": "daily-report", "tick": "2026-01-04T09:00:00+01:00"}, state=Job.State.COMPLETED
+    )
     scheduler().run_once(now=utc(2026, 1, 5, 8, 0))
     assert ticks_of("daily-report") == ["2026-01-04T09:00:00+01:00", "2026-01-05T09:00:00+01:00"]
 

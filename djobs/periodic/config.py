@@ -142,9 +142,7 @@ def schedule_specs(raw: object) -> tuple[list[ScheduleSpec], list[Problem]]:
     return _collect(raw, registry.is_registered)
 
 
-def _collect(
-    raw: object, is_known_job: Callable[[str], bool]
-) -> tuple[list[ScheduleSpec], list[Problem]]:
+def _collect(raw: object, is_known_job: Callable[[str], bool]) -> tuple[list[ScheduleSpec], list[Problem]]:
     if raw is None:
         return [], []
     if not isinstance(raw, Mapping):

@@ -110,5 +110,5 @@ class PeriodicScheduleForm(forms.ModelForm):
             )
         if commit:
             schedule.save()
-            self._save_m2m()
+            self.save_m2m()
         return schedule

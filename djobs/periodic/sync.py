@@ -68,12 +68,7 @@ def _changes(row: PeriodicSchedule, spec: ScheduleSpec, now: datetime) -> dict[s
     if not enabled:
         if row.next_run_at is not None:
             changes["next_run_at"] = None
-    elif (
-        "cron" in changes
-        or "timezone" in changes
-        or "enabled" in changes
-        or row.next_run_at is None
-    ):
+    elif "cron" in changes or "timezone" in changes or "enabled" in changes or row.next_run_at is None:
         changes["next_run_at"] = _first_tick(spec, now)
     return changes
 

@@ -1,0 +1,60 @@
+"""Several ``runjobs`` processes share one schedule: each tick still becomes exactly one job."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from djobs.models import Job, PeriodicSchedule, WorkerProcess
+from tests.factories import PeriodicScheduleFactory
+from tests.runjobs_process import RunJobs, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+PROCESSES = 3
+TICKS = 6
+
+
+@pytest.fixture
+def processes() -> Iterator[list[RunJobs]]:
+    started: list[RunJobs] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def ticks() -> list[datetime]:
+    values = Job.objects.filter(meta__periodic="every-second").values_list("meta__tick", flat=True)
+    return sorted(datetime.fromisoformat(value) for value in values)
+
+
+def test_three_runjobs_processes_enqueue_each_tick_of_a_per_second_schedule_once(
+    processes: list[RunJobs],
+) -> None:
+    # catch_up="all": even a tick that all three processes were too busy to see
+    # on time is enqueued, so the ticks must come out consecutive, not just unique.
+    PeriodicScheduleFactory(
+        name="every-second",
+        cron="* * * * * *",
+        timezone="UTC",
+        path="tests.testapp.jobs.add",
+        args=[1, 2],
+        options={"catch_up": "all"},
+    )
+    for started in range(1, PROCESSES + 1):
+        processes.append(RunJobs("--queue", "default=2"))
+        # One start at a time: what this test races is the scheduler, not start-up.
+        wait_until(lambda n=started: WorkerProcess.objects.count() >= n, timeout=30, what="start-up")
+    wait_until(lambda: len(ticks()) >= TICKS, timeout=45, what=f"{TICKS} ticks")
+    for process in processes:
+        process.signal(signal.SIGTERM)
+    for process in processes:
+        assert process.wait(30) == 0, process.output()
+    seen = ticks()
+    assert len(seen) == len(set(seen)), f"a tick was enqueued twice: {seen}"
+    assert seen == [seen[0] + timedelta(seconds=i) for i in range(len(seen))], seen
+    assert Job.objects.filter(meta__periodic="every-second").count() == len(seen)
+    assert PeriodicSchedule.objects.get().last_run_at == seen[-1]
