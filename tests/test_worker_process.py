@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from djobs.maintenance.rescuer import Rescuer, RescuerConfig
 from djobs.models import Job, WorkerProcess
-from djobs.worker.runner import run_burst
+from djobs.worker.runner import Runner, run_burst
 from tests.runjobs_process import RunJobs, wait_until
 from tests.testapp import worker_jobs
 from tests.testapp.models import Marker
@@ -141,3 +141,32 @@ def test_late_result_of_a_job_that_ignores_its_timeout_is_ignored() -> None:
     assert job.state == "retryable"
     assert job.result is None
     assert job.errors[-1]["error"].startswith("JobTimeout: ")
+
+
+def test_worker_whose_threads_all_ignore_their_timeout_asks_for_a_restart() -> None:
+    from djobs.worker.runner import RESTART
+
+    job = worker_jobs.blocks_in_c_past_timeout.enqueue(2.0)
+    runner = Runner({"default": 1}, burst=True, install_signals=False)
+    runner.clog_grace = 0.2
+    assert runner.run() == RESTART
+    job.refresh_from_db()
+    assert job.state == "retryable"
+    assert job.errors[-1]["error"].startswith("JobTimeout: ")
+
+
+def test_claimed_jobs_not_started_at_shutdown_are_released() -> None:
+    from djobs.worker.producer import Producer
+
+    jobs = worker_jobs.noop.enqueue_many([(), ()])
+    runner = Runner({"default": 1}, burst=True, install_signals=False)
+    producer: Producer = runner.producers["default"]
+    runner.ops.worker_register(worker_id=runner.worker_id, hostname="h", pid=1, queues={}, now=timezone.now())
+    claimed = runner.ops.job_claim(queue="default", limit=2, worker_id=runner.worker_id, now=timezone.now())
+    for job in claimed:
+        producer._inbox.put(job)
+    producer.in_flight = 2
+    runner._shutdown()
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", "attempt")) == {
+        ("available", 0)
+    }

@@ -85,13 +85,34 @@ class Producer:
         self.stopping = True
         self.wake_event.set()
 
+    def take_unstarted(self) -> list[Job]:
+        """Remove the claimed jobs no thread has started yet, and return them."""
+        jobs: list[Job] = []
+        while True:
+            try:
+                job = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                continue
+            jobs.append(job)
+        if jobs:
+            with self._lock:
+                self.in_flight -= len(jobs)
+        return jobs
+
+    def busy(self) -> bool:
+        """Say whether a job that has not timed out is still running."""
+        return any(not r.timed_out for r in list(self.running.values()))
+
     def stop_threads(self) -> None:
         """Let idle job threads exit (busy ones finish their job first)."""
         for _ in self._threads:
             self._inbox.put(None)
 
     def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
 
     # -- the claim loop ------------------------------------------------------------
 

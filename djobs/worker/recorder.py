@@ -60,6 +60,8 @@ class Recorder:
 
     def stop(self, timeout: float) -> None:
         """Write what is queued, then stop the thread (waits up to ``timeout`` s)."""
+        if self._thread.ident is None:
+            return
         self._queue.put(_STOP)
         self._thread.join(timeout)
 

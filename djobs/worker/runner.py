@@ -294,13 +294,16 @@ class Runner:
     def _shutdown(self) -> None:
         for producer in self.producers.values():
             producer.stop_claiming()
-        grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
-        while time.monotonic() < grace_end and any(p.in_flight for p in self.producers.values()):
-            self._enforce_deadlines(time.monotonic())
-            time.sleep(0.01)
         for producer in self.producers.values():
             producer.join(2.0)
-        released = self._release_running()
+        # Claimed but not started: give them back now rather than start them late.
+        unstarted = [job.id for p in self.producers.values() for job in p.take_unstarted()]
+        released = self._release(unstarted)
+        grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
+        while time.monotonic() < grace_end and any(p.busy() for p in self.producers.values()):
+            self._enforce_deadlines(time.monotonic())
+            time.sleep(0.01)
+        released += self._release_running()
         self.recorder.stop(timeout=30.0)
         if self.notifier is not None:
             self.notifier.stop()
@@ -330,6 +333,9 @@ class Runner:
                     # Its late result must not be recorded: the row goes back to available.
                     running.timed_out = True
                 ids.append(running.job.id)
+        return self._release(ids)
+
+    def _release(self, ids: list[int]) -> list[int]:
         if not ids:
             return []
         try:
@@ -342,7 +348,7 @@ class Runner:
             )
             return []
         logger.warning(
-            "djobs released %d job(s) still running after the shutdown grace period",
+            "djobs released %d job(s) it will not finish; other workers will run them",
             len(released),
             extra={"released": released},
         )
