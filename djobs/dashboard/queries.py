@@ -109,7 +109,7 @@ def queue_lag(available: dict[str, int], now: datetime) -> dict[str, float | Non
             for p in range(10)
         ]
         if _jobs().db and connections[_jobs().db].features.supports_slicing_ordering_in_compound:
-            rows = list(probes[0].union(*probes[1:], all=True))
+            rows = list(probes[0].union(*probes[1:], all=True).order_by())
         else:
             rows = [row for probe in probes for row in probe]
         for queue, scheduled_at in rows:
