@@ -44,8 +44,8 @@ def guarded_run(job: Job, alias: str, *, round_trip_arguments: bool = True) -> t
     savepoint = transaction.savepoint(using=alias)
     execution, transition = run_job(job, round_trip_arguments=round_trip_arguments)
     if isinstance(execution.exception, DatabaseError) or connection.needs_rollback:
-        transaction.savepoint_rollback(savepoint, using=alias)
         transaction.set_rollback(False, using=alias)
+        transaction.savepoint_rollback(savepoint, using=alias)
     else:
         transaction.savepoint_commit(savepoint, using=alias)
     return execution, transition
