@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import setup_django, timed, truncate_jobs, vendor  # noqa: E402
+from bench.common import setup_django, timed, truncate_jobs, vendor
 
 
 def main() -> None:

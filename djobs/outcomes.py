@@ -8,7 +8,7 @@ the same.
 from __future__ import annotations
 
 
-class Outcome(Exception):  # noqa: N818  (these are outcomes, not errors)
+class Outcome(Exception):
     """Base of the outcomes a job can return or raise."""
 
 
