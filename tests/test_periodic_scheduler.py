@@ -242,8 +242,9 @@ def test_a_bad_row_is_skipped_with_a_logged_error_and_the_others_still_run(
     service = scheduler()
     with caplog.at_level(logging.ERROR, logger="djobs.periodic"):
         result = service.run_once(now=utc(2026, 1, 5, 8, 0))
-        service.run_once(now=utc(2026, 1, 5, 8, 0, 1))
+        again = service.run_once(now=utc(2026, 1, 5, 8, 0, 1))
     assert result.counts["errors"] == 1 and result.counts["enqueued"] == 1
+    assert not again, "a known bad row is not reported (nor logged by runjobs) every round"
     assert ticks_of("good") == ["2026-01-05T09:00:00+01:00"] and ticks_of("bad") == []
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1, "the same error is logged once, not every round"
@@ -287,3 +288,38 @@ def test_finished_periodic_jobs_do_not_confuse_the_scheduler() -> None:
 def test_a_bad_config_is_refused_naming_the_field() -> None:
     with pytest.raises(ValueError, match=r"SchedulerConfig.catch_up_limit=0: use at least 1"):
         PeriodicScheduler(SchedulerConfig(catch_up_limit=0))
+
+
+def test_a_bad_row_that_stays_due_does_not_make_the_scheduler_spin() -> None:
+    now = utc(2026, 1, 5, 8, 0)
+    daily(cron="not a cron", next_run_at=now - timedelta(days=1))
+    daily(name="later", next_run_at=now + timedelta(minutes=5))
+    service = PeriodicScheduler(SchedulerConfig(sync_on_start=False), clock=lambda: now)
+    service.run_once()
+    assert service.interval == 1.0
+
+
+def test_an_unexpected_error_in_one_schedule_is_logged_once_and_the_round_goes_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daily(name="broken")
+    daily(name="fine", args=[1, 1])
+    original = PeriodicScheduler._pending
+
+    def explode(self: PeriodicScheduler, row: PeriodicSchedule, tick: datetime) -> object:
+        if row.name == "broken":
+            raise RuntimeError("boom")
+        return original(self, row, tick)
+
+    monkeypatch.setattr(PeriodicScheduler, "_pending", explode)
+    service = scheduler()
+    with caplog.at_level(logging.ERROR, logger="djobs.periodic"):
+        first = service.run_once(now=utc(2026, 1, 5, 8, 0, 1))
+        service.run_once(now=utc(2026, 1, 5, 8, 0, 2))
+    assert (first.counts["errors"], first.counts["enqueued"]) == (1, 1)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "Periodic schedule 'broken' skipped: RuntimeError: boom" in record.getMessage()
+    assert record.exc_info is not None
+    assert ticks_of("broken") == [] and PeriodicSchedule.objects.get(name="broken").next_run_at == utc(
+        2026, 1, 5, 8
+    )

@@ -61,6 +61,7 @@ from .base import ServiceResult
 logger = logging.getLogger("djobs.periodic")
 
 MIN_INTERVAL = 0.01
+_Outcome = tuple[str, int]  # (a key of run_once's counts, how many)
 # The periodic unique key holds in every state: a tick never runs twice, even
 # after its first job finished.
 ALL_STATES_MASK = states_mask(tuple(JobState.values))
@@ -170,13 +171,15 @@ class PeriodicScheduler:
                 continue
             try:
                 outcome = self._run_schedule(row, now, alias)
-            except Exception:
-                logger.exception("Periodic schedule %r failed; skipped this round.", row.name)
-                outcome = "errors"
-            if outcome:
-                key, _, number = outcome.partition(":")
-                counts[key] += int(number or 1)
-        self._next_due = manager.filter(enabled=True).aggregate(due=Min("next_run_at"))["due"]
+            except Exception as exc:  # a bug or a database error: never the worker's end
+                outcome = self._report(row, f"{type(exc).__name__}: {exc}", exc_info=True)
+            if outcome is not None:
+                key, number = outcome
+                counts[key] += number
+        # Rows known to be bad stay due; leaving them out of the wait keeps the
+        # service from spinning on them (they are still retried every max_interval).
+        waiting = manager.filter(enabled=True).exclude(pk__in=list(self._reported))
+        self._next_due = waiting.aggregate(due=Min("next_run_at"))["due"]
         return ServiceResult(counts=counts)
 
     def _sync(self, now: datetime) -> int:
@@ -190,13 +193,15 @@ class PeriodicScheduler:
         self._synced = True
         return len(result.created) + len(result.updated) + len(result.deleted)
 
-    def _report(self, row: PeriodicSchedule, message: str) -> str:
-        if self._reported.get(row.pk) != message:
-            self._reported[row.pk] = message
-            logger.error("Periodic schedule %r skipped: %s", row.name, message)
-        return "errors"
+    def _report(self, row: PeriodicSchedule, message: str, *, exc_info: bool = False) -> _Outcome | None:
+        """Log a bad row's error once (until it changes); count it only then."""
+        if self._reported.get(row.pk) == message:
+            return None
+        self._reported[row.pk] = message
+        logger.error("Periodic schedule %r skipped: %s", row.name, message, exc_info=exc_info)
+        return ("errors", 1)
 
-    def _run_schedule(self, row: PeriodicSchedule, now: datetime, alias: str) -> str | None:
+    def _run_schedule(self, row: PeriodicSchedule, now: datetime, alias: str) -> _Outcome | None:
         try:
             cron = parse_cron(row.cron)
             zone = time_zone(row.timezone)
@@ -208,14 +213,13 @@ class PeriodicScheduler:
             # New, re-enabled, or its cron/time zone changed: the first tick counts from now.
             first = next_tick(cron, zone, now)
             if manager.filter(pk=row.pk, enabled=True, next_run_at=due).update(next_run_at=first):
-                return "initialized"
+                return ("initialized", 1)
             return None
         if not registry.is_registered(row.path):
             return self._report(row, unknown_job_message(row.path))
         problems = option_errors(row.options) + argument_errors(row.path, row.args, row.kwargs)
         if problems:
             return self._report(row, "; ".join(problems))
-        self._reported.pop(row.pk, None)
         catch_up = (row.options or {}).get("catch_up", DEFAULT_CATCH_UP)
         plan = plan_ticks(cron, zone, due, now, catch_up, self.config)
         pending = [self._pending(row, tick) for tick in plan.ticks]
@@ -224,14 +228,15 @@ class PeriodicScheduler:
                 next_run_at=plan.next_run_at,
                 last_run_at=plan.ticks[-1] if plan.ticks else row.last_run_at,
             )
-            if not won:
-                return None  # another process took this tick
-            jobs = insert_pending(pending)
+            jobs = insert_pending(pending) if won else []
+        self._reported.pop(row.pk, None)  # it works now: a later error is news again
+        if not won:
+            return None  # another process took this tick
         enqueued = sum(1 for job in jobs if not job.duplicate)
         if plan.skipped:
             logger.info("Periodic schedule %r: missed ticks skipped (catch_up='skip').", row.name)
-            return "skipped"
-        return f"enqueued:{enqueued}" if enqueued else None
+            return ("skipped", 1)
+        return ("enqueued", enqueued) if enqueued else None
 
     def _pending(self, row: PeriodicSchedule, tick: datetime) -> PendingJob:
         options = row.options or {}
