@@ -30,4 +30,7 @@ def testing_mode(mode: str | None) -> override_settings:
     return override_settings(DJOBS=current)
 
 
+# Its name starts with "test": keep pytest from collecting it where tests import it.
+testing_mode.__test__ = False  # type: ignore[attr-defined]
+
 __all__ = ["testing_mode"]
