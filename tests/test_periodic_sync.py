@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from djobs.maintenance.scheduler import PeriodicScheduler
@@ -121,3 +123,29 @@ def test_the_scheduler_syncs_settings_in_its_first_round_then_runs_them() -> Non
     assert first.counts["synced"] == 1
     [job] = Job.objects.all()
     assert job.meta == {"periodic": "daily-report", "tick": "2026-01-06T09:00:00+01:00"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_syncing_at_the_same_time_make_one_row() -> None:
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def start() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(sync_settings(NOW))
+        except Exception as exc:  # reported by the assertion below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    with override_settings(DJOBS={"PERIODIC": {"daily-report": REPORT}}):
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(len(r.created) for r in results) == 1  # type: ignore[attr-defined]
+    row = PeriodicSchedule.objects.get()
+    assert row.next_run_at == datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
