@@ -22,12 +22,14 @@ from .signals import job_finished, job_started
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .batches import batch
     from .enqueue import enqueue_many
 
 # Names that need the app registry are imported on first use, so that
 # ``import djobs`` works in settings files and before django.setup().
 _LAZY = {
     "enqueue_many": "djobs.enqueue",
+    "batch": "djobs.batches",
 }
 
 
@@ -51,6 +53,7 @@ __all__ = [
     "JobTimeout",
     "Snooze",
     "UnknownJobError",
+    "batch",
     "enqueue_many",
     "job",
     "job_finished",

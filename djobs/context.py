@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .batches import BatchHandle
+    from .decorators import Enqueuer
     from .models import Job
 
 
@@ -38,3 +40,19 @@ class JobContext:
     @property
     def is_last_attempt(self) -> bool:
         return self.job.attempt >= self.job.max_attempts
+
+    @property
+    def batch(self) -> BatchHandle | None:
+        """Return the job's batch (``context.batch.enqueue(fn, ...)`` adds to it), or None."""
+        from .batches import get_batch
+
+        return get_batch(self.job.batch_id) if self.job.batch_id else None
+
+    def enqueue_in_batch(self, job_function: Enqueuer[Any, Any], *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``job_function(*args, **kwargs)`` into this job's batch, which then waits for it."""
+        batch = self.batch
+        if batch is None:
+            from .batches import BatchError
+
+            raise BatchError(f"Job {self.job.pk} ({self.job.path}) is not in a batch; enqueue it directly.")
+        return batch.enqueue(job_function, *args, **kwargs)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from ..conf import Settings
 from .base import Service
+from .batch_sweeper import BatchSweeper
 from .pruner import Pruner, PrunerConfig
 from .rescuer import Rescuer, RescuerConfig
 from .scheduler import PeriodicScheduler
@@ -34,6 +35,7 @@ def default_services(
             )
         ),
         PeriodicScheduler(),  # its first round syncs DJOBS["PERIODIC"] into rows
+        BatchSweeper(),  # finishes batches whose completion hook was lost in a crash
     ]
     return services
 

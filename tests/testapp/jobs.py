@@ -32,4 +32,5 @@ def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return {"args": list(args), "kwargs": kwargs}
 
 
+from . import batch_jobs  # noqa: E402, F401, I001  (the batch tests' jobs)
 from . import worker_jobs  # noqa: E402, F401  (the dispatcher tests' jobs register themselves)
