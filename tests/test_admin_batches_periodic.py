@@ -142,3 +142,25 @@ def test_enqueue_now_needs_change_permission() -> None:
     assert not Job.objects.exists()
     staff_client("view_periodicschedule", "change_periodicschedule").post(url, data)
     assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_batch_links_the_callback_job_it_fired(admin_user: User) -> None:
+    from djobs.batches import batch
+    from djobs.testing import drain_queue
+    from tests.testapp.jobs import add, echo
+
+    with batch(on_complete=echo, description="two sums") as b:
+        add.enqueue(1, 2)
+        add.enqueue(3, 4)
+    drain_queue()
+    row = Batch.objects.get(pk=b.id)
+    assert row.state == Batch.State.FINISHED
+    [(kind, path, fired)] = callback_status(row)
+    callback = Job.objects.get(path="tests.testapp.jobs.echo")
+    assert (kind, path, fired) == ("on_complete", "tests.testapp.jobs.echo", callback.pk)
+    assert {state: n for state, n in batch_counts(row).items() if n} == {"completed": 2}
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:djobs_batch_change", args=[row.pk])).content.decode()
+    assert reverse("admin:djobs_job_change", args=[callback.pk]) in page

@@ -5,54 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from ..models import Batch, BatchState, Job
-from ..states import ACTIVE_STATES, TERMINAL_STATES, JobState
+from ..models import Batch, BatchState
+from ..states import JobState
 from .display import progress_bar
-from .filters import batch_is
 
 CALLBACKS = ("on_complete", "on_success", "on_discard")
 
 
 def batch_counts(batch: Batch) -> dict[str, int]:
-    """Return the jobs of ``batch`` per state.
+    """Return the jobs of ``batch`` per state (``djobs.batches.progress``: no full count)."""
+    from ..batches import progress
 
-    A finished batch keeps its counts on its row. For one still running, the
-    unfinished jobs are counted through the batch index (active states only),
-    and the rest of the sealed size is shown as "finished".
-    """
-    if batch.state == BatchState.FINISHED and batch.counts:
-        return {str(k): int(v) for k, v in batch.counts.items() if k in TERMINAL_STATES}
-    rows = (
-        Job.objects.filter(batch_is(str(batch.pk)), state__in=sorted(ACTIVE_STATES))
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("id"))
-    )
-    counts = {state: n for state, n in rows}
-    if batch.size is not None:
-        finished = batch.size - sum(counts.values())
-        if finished > 0:
-            counts["finished"] = finished
-    return counts
+    return progress(batch)
 
 
-def callback_status(batch: Batch) -> list[tuple[str, str, bool]]:
-    """Return (kind, job path, fired) for each callback of ``batch``."""
+def callback_status(batch: Batch) -> list[tuple[str, str, int | bool]]:
+    """Return (kind, job path, fired) per callback; fired is the callback job's id when known."""
     fired_meta = (batch.meta or {}).get("fired") or {}
     counts = batch.counts or {}
-    result = []
+    result: list[tuple[str, str, int | bool]] = []
     for kind in CALLBACKS:
         spec = (batch.callbacks or {}).get(kind)
         if not spec:
             continue
         path = spec.get("path", str(spec)) if isinstance(spec, dict) else str(spec)
+        fired: int | bool
         if kind in fired_meta:
-            fired = bool(fired_meta[kind])
+            fired = fired_meta[kind] if isinstance(fired_meta[kind], int) else bool(fired_meta[kind])
         elif kind == "on_discard":
             fired = batch.discarded_at is not None
         elif kind == "on_success":
@@ -103,14 +86,25 @@ class BatchAdmin(admin.ModelAdmin):
         status = callback_status(batch)
         if not status:
             return "-"
-        return format_html_join(
-            "",
-            '<div class="djobs-callback">{} &rarr; <code>{}</code>: <b class="djobs-fired-{}">{}</b></div>',
-            (
-                (kind, path, "yes" if fired else "no", "fired" if fired else "not yet")
-                for kind, path, fired in status
-            ),
-        )
+        rows = []
+        for kind, path, fired in status:
+            if fired is True or fired is False:
+                outcome = format_html(
+                    '<b class="djobs-fired-{}">{}</b>',
+                    "yes" if fired else "no",
+                    "fired" if fired else "not yet",
+                )
+            else:
+                url = reverse(f"{self.admin_site.name}:djobs_job_change", args=[fired])
+                outcome = format_html(
+                    '<b class="djobs-fired-yes">fired</b> (<a href="{}">job {}</a>)', url, fired
+                )
+            rows.append(
+                format_html(
+                    '<div class="djobs-callback">{} &rarr; <code>{}</code>: {}</div>', kind, path, outcome
+                )
+            )
+        return format_html_join("", "{}", ((row,) for row in rows))
 
     @admin.display(description="jobs")
     def jobs(self, batch: Batch) -> str:
