@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "djobs",
     "testproject.demo",
+    "testproject.recipes",
 ]
 
 MIDDLEWARE = [

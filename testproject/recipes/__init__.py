@@ -1,0 +1,1 @@
+"""Seed recipes whose tests are written with djobs.testing: invoices, payments, a backfill."""

@@ -1,0 +1,96 @@
+"""Seed 003's workers (invoice processor, email worker, payment processor) and seed 000's
+recursive backfill, as djobs jobs. Their tests, written with djobs.testing, are in
+tests/test_seed_recipes_testing.py and the testing guide (docs/guide/testing.md)."""
+
+from __future__ import annotations
+
+from django.core import mail
+from django.db import transaction
+from django.utils import timezone
+
+from djobs import Cancel, Snooze, job
+from testproject.demo.models import Customer
+
+from . import gateway
+from .models import Invoice, Payment
+
+BACKFILL_DELAY = 1
+
+
+class InvalidAddress(ValueError):
+    """The address cannot receive mail; retrying will not help."""
+
+
+@job(queue="emails", max_attempts=3, priority=1)
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send one email; an unusable address cancels the job, a transport error retries it."""
+    if "@" not in to:
+        raise Cancel(f"invalid address {to!r}")
+    sent = mail.send_mail(subject, body, "billing@example.com", [to])
+    if not sent:
+        raise ConnectionError(f"the mail backend did not send to {to!r}")
+    return to
+
+
+@job(queue="default", max_attempts=5)
+def process_invoice(invoice_id: int) -> str:
+    """Render the invoice's PDF and have it emailed, once, however many times this runs."""
+    invoice = Invoice.objects.get(pk=invoice_id)
+    if invoice.sent_at is not None:
+        return "already sent"
+    pdf_name = f"invoice-{invoice.number}.pdf"
+    with transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(pdf_name=pdf_name, sent_at=timezone.now())
+        # Enqueued in the same transaction: the email exists only if the invoice is marked sent.
+        send_email.enqueue(
+            invoice.customer_email,
+            f"Invoice {invoice.number}",
+            f"Your invoice for {invoice.amount_cents / 100:.2f} is attached ({pdf_name}).",
+        )
+    return pdf_name
+
+
+@job(queue="payments", max_attempts=3)
+def process_payment(payment_id: int) -> str:
+    """Charge a payment exactly once: completed is success, processing elsewhere snoozes."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status == Payment.Status.COMPLETED:
+        return "already completed"
+    if payment.status == Payment.Status.PROCESSING:
+        raise Snooze(5)  # another attempt holds it; look again shortly
+    claimed = Payment.objects.filter(pk=payment_id, status__in=["pending", "failed"]).update(
+        status=Payment.Status.PROCESSING
+    )
+    if not claimed:
+        raise Snooze(5)
+    try:
+        ref = gateway.charge(payment.pk, payment.amount_cents)
+    except gateway.AlreadyCharged:
+        ref = gateway.CHARGES[payment.pk]  # the gateway has it: an idempotent success
+    except gateway.GatewayError as exc:
+        Payment.objects.filter(pk=payment_id).update(status=Payment.Status.FAILED, failure=str(exc))
+        raise  # a failed attempt: retried with backoff
+    Payment.objects.filter(pk=payment_id).update(status=Payment.Status.COMPLETED, gateway_ref=ref)
+    return ref
+
+
+def lookup_timezone(customer: Customer) -> str:
+    """Stand-in for the rate-limited external service of seed 000."""
+    return "Europe/Paris" if customer.email.endswith(".fr") else "UTC"
+
+
+@job(queue="backfill", max_attempts=5)
+def update_timezone(customer_id: int, backfill: bool = False) -> str:
+    """Set one customer's time zone; with ``backfill=True`` enqueue the next one that lacks it."""
+    customer = Customer.objects.get(pk=customer_id)
+    Customer.objects.filter(pk=customer_id).update(timezone=lookup_timezone(customer))
+    if backfill:
+        next_id = (
+            Customer.objects.filter(timezone="", pk__gt=customer_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if next_id is not None:
+            update_timezone.using(schedule_in=BACKFILL_DELAY).enqueue(next_id, backfill=True)
+    return lookup_timezone(customer)
