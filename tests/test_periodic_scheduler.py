@@ -323,3 +323,13 @@ def test_an_unexpected_error_in_one_schedule_is_logged_once_and_the_round_goes_o
     assert ticks_of("broken") == [] and PeriodicSchedule.objects.get(name="broken").next_run_at == utc(
         2026, 1, 5, 8
     )
+
+
+def test_planning_before_the_due_tick_enqueues_nothing_and_keeps_it() -> None:
+    from djobs.maintenance.scheduler import plan_ticks
+    from djobs.periodic.cron import parse_cron
+
+    due = utc(2026, 1, 5, 8, 0)
+    for policy in ("latest", "all", "skip"):
+        plan = plan_ticks(parse_cron("0 8 * * *"), UTC, due, due - timedelta(seconds=1), policy)
+        assert (plan.ticks, plan.next_run_at) == ([], due)

@@ -114,6 +114,8 @@ def plan_ticks(
 ) -> TickPlan:
     """Decide which ticks from ``due`` (the stored next run) up to ``now`` to enqueue (pure)."""
     now = now.astimezone(UTC)  # subtract instants, not wall clocks (DST's fold)
+    if due > now:
+        return TickPlan(ticks=[], next_run_at=due)
     if catch_up == "all":
         ticks = ticks_between(cron, zone, due, now, config.catch_up_limit)
         return TickPlan(ticks=ticks, next_run_at=next_tick(cron, zone, ticks[-1]))
