@@ -221,3 +221,19 @@ def test_deletable_agrees_with_delete() -> None:
     assert expected == {jobs[2].pk, jobs[3].pk}
     operations.delete(Job.objects.all())
     assert set(Job.objects.values_list("pk", flat=True)) == {jobs[0].pk, jobs[1].pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_the_last_jobs_of_a_batch_completes_it() -> None:
+    from djobs.batches import batch
+    from djobs.models import Batch
+    from tests.testapp.jobs import add, echo
+
+    with batch(on_complete=echo, on_discard=echo) as b:
+        first = add.enqueue(1, 2)
+        second = add.enqueue(3, 4)
+    assert operations.cancel([first.pk, second.pk]) == 2
+    row = Batch.objects.get(pk=b.id)
+    assert row.state == Batch.State.FINISHED
+    assert row.discarded_at is not None
+    assert sorted(row.meta["fired"]) == ["on_complete", "on_discard"]
