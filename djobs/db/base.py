@@ -183,27 +183,21 @@ class DatabaseOps:
         raise NotImplementedError
 
     # -- the dispatcher ------------------------------------------------------
-    # Claimed rows come back as these columns, in this order (errors and result
-    # are left out of the hot path; the Job defers them).
+    # Claimed rows come back as these columns, in this order. The rest of the row
+    # (errors, result, tags, unique key, inserted_at) is left out of the hot path:
+    # the Job defers those fields and loads them if a job reads them.
 
     CLAIM_COLUMNS: tuple[str, ...] = (
         "id",
-        "state",
         "queue",
         "path",
         "args",
         "kwargs",
         "meta",
-        "tags",
         "priority",
         "attempt",
         "max_attempts",
-        "unique_key",
-        "unique_states",
-        "inserted_at",
         "scheduled_at",
-        "attempted_at",
-        "worker_id",
     )
 
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
@@ -235,23 +229,47 @@ class DatabaseOps:
         the jobs of batches that are not finished."""
         raise NotImplementedError
 
-    def jobs_from_rows(self, rows: Sequence[Sequence[Any]]) -> list[Job]:
-        """Turn rows of CLAIM_COLUMNS into Job instances (no ORM query)."""
+    def jobs_from_rows(
+        self, rows: Sequence[Sequence[Any]], *, worker_id: str, now: Any
+    ) -> list[Job]:
+        """Turn claimed rows of CLAIM_COLUMNS into Job instances, cheaply.
+
+        Model.__init__ costs more than everything else the dispatcher does per
+        job, so the instances are built the way Model.from_db would, minus
+        the per-field defaults: loaded fields in ``__dict__``, the rest deferred.
+        """
+        from django.db.models.base import ModelState
+
         from ..models import Job
 
         loads = json.loads
         convert_dt = self.convert_datetime
-        names = self.CLAIM_COLUMNS
+        alias = self.alias
+        new = Job.__new__
         jobs = []
-        for row in rows:
-            values = list(row)
-            for i in (4, 5, 6, 7):
-                if isinstance(values[i], str):
-                    values[i] = loads(values[i])
-            for i in (13, 14, 15):
-                values[i] = convert_dt(values[i])
-            jobs.append(Job.from_db(self.alias, names, values))
-        jobs.sort(key=lambda j: (j.priority, j.scheduled_at, j.id))
+        for pk, queue, path, args, kwargs, meta, priority, attempt, max_attempts, due in rows:
+            job = new(Job)
+            state = ModelState()
+            state.adding = False
+            state.db = alias
+            job.__dict__.update(
+                _state=state,
+                id=pk,
+                state="executing",
+                queue=queue,
+                path=path,
+                args=loads(args) if isinstance(args, str) else args,
+                kwargs=loads(kwargs) if isinstance(kwargs, str) else kwargs,
+                meta=loads(meta) if isinstance(meta, str) else meta,
+                priority=priority,
+                attempt=attempt,
+                max_attempts=max_attempts,
+                scheduled_at=convert_dt(due),
+                attempted_at=now,
+                finished_at=None,
+                worker_id=worker_id,
+            )
+            jobs.append(job)
         return jobs
 
     def convert_datetime(self, value: Any) -> Any:
@@ -304,3 +322,41 @@ class DatabaseOps:
 
         deleted, _ = WorkerProcess.objects.using(self.alias).filter(heartbeat_at__lt=stale_before).delete()
         return deleted
+
+    # -- batches -----------------------------------------------------------------
+
+    def _batch_active_jobs(self, key: str) -> Any:
+        from django.db.models.fields.json import KT
+        from django.db.models.lookups import Exact
+
+        from ..models import Job
+        from ..states import ACTIVE_STATES
+
+        # KT compared as text is the expression djobs_job_batch_active is on, and
+        # the state list is its condition, so the planner reads only that index.
+        return Job.objects.using(self.alias).filter(
+            Exact(KT("meta__batch_id"), key), state__in=sorted(ACTIVE_STATES)
+        )
+
+    def batch_has_active_jobs(self, *, key: str) -> bool:
+        """Say whether a job tagged with batch ``key`` is not terminal (one index probe)."""
+        return bool(self._batch_active_jobs(key).exists())
+
+    def batch_finish(self, *, batch_id: Any, key: str, now: Any) -> bool:
+        """Move a running batch with no active job to finished; say whether this call did.
+
+        Call inside a transaction, and insert the callbacks in it when True.
+        """
+        from django.db.models import Exists
+
+        from ..models import Batch
+
+        batches = Batch.objects.using(self.alias).filter(pk=batch_id, state="running")
+        # Wait for a transaction adding jobs to this batch (it holds the row), so the
+        # NOT EXISTS below, a statement with a new snapshot, sees the jobs it added.
+        if self.connection.features.has_select_for_update and not list(
+            batches.select_for_update().values_list("pk", flat=True)
+        ):
+            return False
+        active = Exists(self._batch_active_jobs(key))
+        return bool(batches.exclude(active).update(state="finished", finished_at=now))

@@ -30,6 +30,7 @@ def _claim_sql(columns: str) -> str:
     # The CTE is a fence: the planner must pick (and lock) at most LIMIT rows
     # first, then update exactly those. Written as `WHERE id IN (SELECT ... LIMIT)`
     # the planner may re-run the subquery per row and update more than asked for.
+    # The outer SELECT hands the jobs over in dispatch order.
     return f"""
         WITH picked AS MATERIALIZED (
             SELECT id FROM djobs_job
@@ -37,28 +38,33 @@ def _claim_sql(columns: str) -> str:
             ORDER BY priority, scheduled_at, id
             LIMIT %s
             FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE djobs_job AS j
+            SET state = 'executing', attempt = j.attempt + 1, attempted_at = %s, worker_id = %s,
+                unique_key = {_keep_key(str(STATE_BITS["executing"]), "j.")}
+            FROM picked WHERE j.id = picked.id
+            RETURNING {columns}
         )
-        UPDATE djobs_job AS j
-        SET state = 'executing', attempt = j.attempt + 1, attempted_at = %s, worker_id = %s,
-            unique_key = {_keep_key(str(STATE_BITS["executing"]), "j.")}
-        FROM picked WHERE j.id = picked.id
-        RETURNING {columns}
+        SELECT * FROM claimed ORDER BY priority, scheduled_at, id
     """
 
 
+# Outcomes arrive as one JSON array of objects: a single C-level json.dumps on
+# the client, instead of adapting nine arrays element by element.
 _RECORD_SQL = f"""
     UPDATE djobs_job AS j SET
         state = v.state,
         attempt = j.attempt + v.delta,
         scheduled_at = COALESCE(v.scheduled_at, j.scheduled_at),
         finished_at = v.finished_at,
-        result = v.result::jsonb,
+        result = v.result,
         errors = CASE WHEN v.error IS NULL THEN j.errors
-                      ELSE j.errors || jsonb_build_array(v.error::jsonb) END,
+                      ELSE j.errors || jsonb_build_array(v.error) END,
         unique_key = {_keep_key("v.bit", "j.")}
-    FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[], %s::timestamptz[],
-                %s::timestamptz[], %s::text[], %s::text[], %s::int[])
-         AS v(id, attempt, state, delta, scheduled_at, finished_at, result, error, bit)
+    FROM json_to_recordset(%s::json) AS v(
+        id bigint, attempt int, state text, delta int, scheduled_at timestamptz,
+        finished_at timestamptz, result jsonb, error jsonb, bit int
+    )
     -- COALESCE keeps the planner on the primary key: the worker_id index would
     -- walk every executing row of this worker (and their dead versions).
     WHERE j.id = v.id AND j.state = 'executing' AND COALESCE(j.worker_id, '') = %s
@@ -171,9 +177,9 @@ class _PostgresDispatch(DatabaseOps):
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS))
         with self._hot_cursor() as cursor:
-            cursor.execute(sql, [queue, limit, now, worker_id], prepare=True)
+            cursor.execute(sql, [queue, limit, now, worker_id], prepare=True, binary=True)
             rows = cursor.fetchall()
-        return self.jobs_from_rows(rows) if rows else []
+        return self.jobs_from_rows(rows, worker_id=worker_id, now=now) if rows else []
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -184,22 +190,23 @@ class _PostgresDispatch(DatabaseOps):
         return counts
 
     def job_record_outcomes(self, *, worker_id: str, outcomes: Sequence[Any]) -> set[int]:
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        dumps = json.dumps
-        for job, transition in outcomes:
-            columns[0].append(job.id)
-            columns[1].append(job.attempt)
-            columns[2].append(transition.state)
-            columns[3].append(transition.attempt_delta)
-            columns[4].append(transition.scheduled_at)
-            columns[5].append(transition.finished_at)
-            result = transition.result
-            columns[6].append(None if result is None else dumps(result))
-            error = transition.error
-            columns[7].append(None if error is None else dumps(error))
-            columns[8].append(STATE_BITS[transition.state])
+        items = []
+        for job, t in outcomes:
+            items.append(
+                {
+                    "id": job.id,
+                    "attempt": job.attempt,
+                    "state": t.state,
+                    "delta": t.attempt_delta,
+                    "scheduled_at": None if t.scheduled_at is None else t.scheduled_at.isoformat(),
+                    "finished_at": None if t.finished_at is None else t.finished_at.isoformat(),
+                    "result": t.result,
+                    "error": t.error,
+                    "bit": STATE_BITS[t.state],
+                }
+            )
         with self._hot_cursor() as cursor:
-            cursor.execute(_RECORD_SQL, [*columns, worker_id], prepare=True)
+            cursor.execute(_RECORD_SQL, [json.dumps(items), worker_id], prepare=True)
             return {row[0] for row in cursor.fetchall()}
 
     def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:

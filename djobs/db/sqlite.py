@@ -175,7 +175,9 @@ class _SQLiteDispatch(DatabaseOps):
         with self._immediate() as cursor:
             cursor.execute(sql, [self.adapt_datetime(now), worker_id, queue, limit])
             rows = cursor.fetchall()
-        return self.jobs_from_rows(rows) if rows else []
+        jobs = self.jobs_from_rows(rows, worker_id=worker_id, now=now) if rows else []
+        jobs.sort(key=lambda j: (j.priority, j.scheduled_at, j.id))  # RETURNING has no order
+        return jobs
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
         counts: dict[str, int] = {}
