@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("djobs")
 
+CLAIMERS = 1
+
 
 class Producer:
     """Claims and runs the jobs of one queue with ``concurrency`` threads."""
@@ -51,7 +53,6 @@ class Producer:
         self.recorder = recorder
         self.poll_interval = poll_interval
         self._timeout_of = timeout_of
-        self.wake_event = threading.Event()
         self.stopping = False
         self.in_flight = 0
         self.claimed = 0
@@ -65,9 +66,19 @@ class Producer:
         self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._claim_threshold = max(1, concurrency // 4)
-        self._thread = threading.Thread(
-            target=self._produce, name=f"djobs-producer-{queue_name}", daemon=True
-        )
+        self.reserved = 0
+        # One claimer thread per queue; the slot reservation lets more share a
+        # queue (CLAIMERS), which only pays off when claims are slow to return.
+        self._wakes = [threading.Event() for _ in range(CLAIMERS)]
+        self._claimers = [
+            threading.Thread(
+                target=self._produce,
+                args=(wake,),
+                name=f"djobs-producer-{queue_name}-{i}",
+                daemon=True,
+            )
+            for i, wake in enumerate(self._wakes)
+        ]
 
     # -- control -------------------------------------------------------------------
 
@@ -76,14 +87,16 @@ class Producer:
             thread = threading.Thread(target=self._work, name=f"djobs-{self.queue}-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._thread.start()
+        for claimer in self._claimers:
+            claimer.start()
 
     def wake(self) -> None:
-        self.wake_event.set()
+        for wake in self._wakes:
+            wake.set()
 
     def stop_claiming(self) -> None:
         self.stopping = True
-        self.wake_event.set()
+        self.wake()
 
     def take_unstarted(self) -> list[Job]:
         """Remove the claimed jobs no thread has started yet, and return them."""
@@ -111,27 +124,39 @@ class Producer:
             self._inbox.put(None)
 
     def join(self, timeout: float) -> None:
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
+        for claimer in self._claimers:
+            if claimer.ident is not None:
+                claimer.join(timeout)
 
     # -- the claim loop ------------------------------------------------------------
 
-    def _produce(self) -> None:
+    def _reserve(self) -> int:
+        """Reserve the free slots for one claim; 0 when claiming now is not worth it."""
+        with self._lock:
+            free = self.concurrency - self.in_flight - self.reserved
+            if free <= 0 or (self.saturated and free < self._claim_threshold and self.in_flight):
+                return 0
+            self.reserved += free
+            return free
+
+    def _produce(self, wake: threading.Event) -> None:
         delay = 0.05
         try:
             while not self.stopping:
-                free = self.concurrency - self.in_flight
-                if free <= 0 or (self.saturated and free < self._claim_threshold and self.in_flight):
-                    self.wake_event.wait(self.poll_interval)
-                    self.wake_event.clear()
+                free = self._reserve()
+                if not free:
+                    wake.wait(self.poll_interval)
+                    wake.clear()
                     continue
-                self.wake_event.clear()
+                wake.clear()
                 started = time.monotonic()
                 try:
                     jobs = self.ops.job_claim(
                         queue=self.queue, limit=free, worker_id=self.worker_id, now=timezone.now()
                     )
                 except DatabaseError as exc:
+                    with self._lock:
+                        self.reserved -= free
                     connections[self.ops.alias].close_if_unusable_or_obsolete()
                     logger.warning(
                         "djobs could not claim jobs of queue %r: %s",
@@ -139,31 +164,38 @@ class Producer:
                         exc,
                         extra={"queue": self.queue, "error": str(exc)},
                     )
-                    self.wake_event.wait(delay)
+                    wake.wait(delay)
                     delay = min(delay * 2, self.poll_interval)
                     continue
                 delay = 0.05
+                with self._lock:
+                    self.reserved -= free
+                    self.in_flight += len(jobs)
                 if self.stopping and jobs:
                     # Claimed while the stop signal arrived: hand them straight back.
+                    with self._lock:
+                        self.in_flight -= len(jobs)
                     self.ops.job_release(
                         worker_id=self.worker_id, ids=[j.id for j in jobs], now=timezone.now()
                     )
                     break
                 self.saturated = len(jobs) == free
                 if jobs:
-                    with self._lock:
-                        self.in_flight += len(jobs)
                     self.claimed += len(jobs)
                     put = self._inbox.put
                     for job in jobs:
                         put(job)
                     if self.saturated:
                         continue
-                elif self.in_flight == 0:
+                elif self.idle():
                     self.empty_claim_at = started
-                self.wake_event.wait(self.poll_interval)
+                wake.wait(self.poll_interval)
         finally:
             connections.close_all()
+
+    def idle(self) -> bool:
+        """Say whether no job is claimed, running or being claimed."""
+        return self.in_flight == 0 and self.reserved == 0
 
     # -- the job threads -------------------------------------------------------------
 
@@ -190,7 +222,9 @@ class Producer:
         self.running[thread_id] = running
         try:
             try:
-                _, transition = run_job(job, round_trip_arguments=False, before=close_old_connections)
+                # Connections are checked after each job (as Django does at the end
+                # of a request): a broken or expired one is closed, not reused.
+                _, transition = run_job(job, round_trip_arguments=False)
             except BaseException as exc:
                 execution = Execution(exception=exc, traceback=format_traceback(exc))
                 transition = decide(job, execution, timezone.now())
@@ -204,7 +238,8 @@ class Producer:
             with self._lock:
                 self.in_flight -= 1
             if self.saturated:
-                self.wake_event.set()
+                for wake in self._wakes:
+                    wake.set()
 
 
 __all__ = ["Producer"]

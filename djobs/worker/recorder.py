@@ -28,6 +28,9 @@ logger = logging.getLogger("djobs")
 _STOP = object()
 # Outcomes written per statement at most.
 MAX_BATCH = 1000
+# While fewer outcomes than this wait, wait this long for more before writing.
+LINGER_BELOW = 32
+LINGER = 0.0005
 
 
 class Recorder:
@@ -74,15 +77,21 @@ class Recorder:
                 item = get()
                 stopping = item is _STOP
                 batch = [] if stopping else [item]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        more = get_nowait()
-                    except queue.Empty:
+                for linger in (True, False):
+                    while len(batch) < MAX_BATCH:
+                        try:
+                            more = get_nowait()
+                        except queue.Empty:
+                            break
+                        if more is _STOP:
+                            stopping = True
+                            continue
+                        batch.append(more)
+                    if not linger or stopping or len(batch) >= LINGER_BELOW:
                         break
-                    if more is _STOP:
-                        stopping = True
-                        continue
-                    batch.append(more)
+                    # A short linger under load turns one wake-up per job into one
+                    # per batch; it delays only the outcome's write, never a job.
+                    time.sleep(LINGER)
                 if batch:
                     self._write(ops, batch, stopping)
                 if stopping:

@@ -230,7 +230,7 @@ class Runner:
                 self.recorder.pending == 0
                 and self.recorder.generation == generation
                 and all(
-                    p.in_flight == 0 and p.empty_claim_at is not None and p.empty_claim_at >= since
+                    p.idle() and p.empty_claim_at is not None and p.empty_claim_at >= since
                     for p in self.producers.values()
                 )
             ):
