@@ -193,6 +193,7 @@ def test_a_moment_that_is_not_a_tick_is_recognised() -> None:
         ("*/15 9-17 * * 1-5", "every 15 minutes from 09:00 to 17:59, on weekdays (Europe/Paris)"),
         ("0 0 L * *", "on the last day of every month at 00:00 (Europe/Paris)"),
         ("0 9 1 * 1", "on day 1 of every month or on Mondays at 09:00 (Europe/Paris)"),
+        ("0 9 * * 0-6", "every day at 09:00 (Europe/Paris)"),
         ("5 4 1-7 */2 *", "cron '5 4 1-7 */2 *' (Europe/Paris)"),
         ("not cron", "invalid cron 'not cron' (Europe/Paris)"),
     ],

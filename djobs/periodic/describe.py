@@ -110,6 +110,8 @@ def _day_phrase(dom: str, month: str, dow: str) -> str:
         parts.append(f"{label}{_join([str(d) for d in days])} of {of_months}")
     if dow != "*":
         weekdays = sorted({d % 7 for d in _values(dow, 0, 7, _DAY_NAMES)})
+        if len(weekdays) == 7:  # every weekday: every day, whatever the day of the month
+            return f"every day in {_join(months)}" if months else ""
         if weekdays == [1, 2, 3, 4, 5]:
             named = "weekdays"
         elif weekdays == [0, 6]:
