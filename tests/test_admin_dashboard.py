@@ -155,3 +155,15 @@ def test_counts_of_big_states_are_estimates_where_the_database_has_them(
     assert completed.estimated is on_postgres
     assert completed.value >= 1 if on_postgres else completed.value == 4
     assert grid.cell("emails", S.AVAILABLE) == queries.Cell(1)
+
+
+def test_a_busy_hour_is_charted_from_estimates_where_the_database_has_them(
+    monkeypatch: pytest.MonkeyPatch, on_postgres: bool
+) -> None:
+    JobFactory.create_batch(3, state=S.COMPLETED, finished_at=timezone.now())
+    monkeypatch.setattr(queries, "THROUGHPUT_EXACT_UP_TO", 0)
+    buckets = queries.throughput(timezone.now())
+    assert len(buckets) == 60
+    assert all(b["estimated"] is on_postgres for b in buckets)
+    if not on_postgres:
+        assert sum(b["completed"] for b in buckets) == 3

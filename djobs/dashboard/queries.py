@@ -118,24 +118,45 @@ def queue_lag(available: dict[str, int], now: datetime) -> dict[str, float | Non
     return {q: max((now - oldest[q]).total_seconds(), 0.0) if q in oldest else None for q in available}
 
 
+# Past this many jobs finished in the hour, the chart uses per-minute estimates.
+THROUGHPUT_EXACT_UP_TO = 200_000
+
+
 def throughput(now: datetime, minutes: int = 60) -> list[dict[str, Any]]:
-    """Return completed and failed (discarded or cancelled) jobs per minute, oldest first."""
+    """Return completed and failed (discarded or cancelled) jobs per minute, oldest first.
+
+    Each bucket says whether its figures are the planner's estimates: a busy
+    hour (past ``THROUGHPUT_EXACT_UP_TO`` jobs) is not read row by row.
+    """
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes)
+    finished = _jobs().filter(state__in=sorted(TERMINAL_STATES), finished_at__gte=start).order_by()
+    minutes_ = [start + timedelta(minutes=i) for i in range(minutes)]
+    estimate = estimate_rows(finished)
+    if estimate is not None and estimate > THROUGHPUT_EXACT_UP_TO:
+        return [_estimated_minute(m) for m in minutes_]
     rows = (
-        _jobs()
-        .filter(state__in=sorted(TERMINAL_STATES), finished_at__gte=start)
-        .order_by()
-        .annotate(minute=TruncMinute("finished_at"))
+        finished.annotate(minute=TruncMinute("finished_at"))
         .values_list("minute", "state")
         .annotate(n=Count("id"))
     )
-    buckets = {start + timedelta(minutes=i): {"completed": 0, "failed": 0} for i in range(minutes)}
+    buckets = {m: {"completed": 0, "failed": 0} for m in minutes_}
     for minute, state, n in rows:
         bucket = buckets.get(minute)
         if bucket is not None:
             bucket["completed" if state == JobState.COMPLETED else "failed"] += n
-    return [{"minute": m.isoformat(), **v} for m, v in sorted(buckets.items())]
+    return [{"minute": m.isoformat(), **v, "estimated": False} for m, v in sorted(buckets.items())]
+
+
+def _estimated_minute(minute: datetime) -> dict[str, Any]:
+    in_minute = _jobs().filter(
+        state__in=sorted(TERMINAL_STATES),
+        finished_at__gte=minute,
+        finished_at__lt=minute + timedelta(minutes=1),
+    )
+    completed = estimate_rows(in_minute.filter(state=JobState.COMPLETED)) or 0
+    failed = estimate_rows(in_minute.exclude(state=JobState.COMPLETED)) or 0
+    return {"minute": minute.isoformat(), "completed": completed, "failed": failed, "estimated": True}
 
 
 # Up to this many retryable jobs are sorted by their last attempt; past it, by id.
