@@ -12,7 +12,13 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.test import override_settings
 
 from djobs import Cancel
-from djobs.testing import assert_enqueued, drain_queue, perform_job, refute_enqueued, testing_mode
+from djobs.testing import (
+    assert_enqueued,
+    drain_queue,
+    perform_job,
+    refute_enqueued,
+    testing_mode,
+)
 from testproject.demo.models import Customer
 from testproject.recipes import gateway
 from testproject.recipes.jobs import (

@@ -6,7 +6,10 @@ from django.test import TestCase, TransactionTestCase
 
 from djobs.conf import get_settings
 from djobs.testing import JobsTestCaseMixin
-from tests.testapp.jobs import add, send_email
+from testproject.recipes.jobs import process_invoice, send_email
+from testproject.recipes.models import Invoice
+from tests.testapp.jobs import add
+from tests.testapp.jobs import send_email as send_test_email
 from tests.testapp.testing_jobs import RAN, boom, countdown, note
 
 
@@ -22,8 +25,8 @@ class MixinInTestCaseTests(JobsTestCaseMixin, TestCase):
         RAN.clear()
 
     def test_assert_enqueued_returns_the_matching_job(self) -> None:
-        job = send_email.enqueue("ada@example.com")
-        self.assertEqual(self.assertEnqueued(send_email, kwargs={"to": "ada@example.com"}), job)
+        job = send_test_email.enqueue("ada@example.com")
+        self.assertEqual(self.assertEnqueued(send_test_email, kwargs={"to": "ada@example.com"}), job)
 
     def test_a_failing_assertion_raises_the_test_cases_failure_exception_with_the_listing(self) -> None:
         add.enqueue(1, 2)
@@ -68,3 +71,20 @@ class ManualTestCaseTests(JobsTestCaseMixin, TestCase):
         self.assertEnqueued(countdown, args=[1])
         self.assertEqual(self.drainQueue("testing", with_recursion=False), {"completed": 1})
         self.assertEnqueued(countdown, args=[0])
+
+
+class InvoiceTests(JobsTestCaseMixin, TestCase):
+    """The testing guide's example."""
+
+    djobs_testing = "manual"  # optional: "manual" or "inline" for every test
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.invoice = Invoice.objects.create(
+            number="2026-001", customer_email="ada@example.com", amount_cents=12_50
+        )
+
+    def test_paying_sends_the_invoice(self) -> None:
+        process_invoice.enqueue(self.invoice.pk)
+        self.assertEqual(self.drainQueue("default"), {"completed": 1})
+        self.assertEnqueued(send_email, kwargs={"to": "ada@example.com"})
