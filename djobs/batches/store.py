@@ -12,14 +12,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import connections, transaction
-from django.db.models import Count, Exists, F, Value
+from django.db import transaction
+from django.db.models import Count, F, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from ..conf import get_settings
+from ..db import get_ops
 from ..models import Batch, BatchState, Job
 from ..states import ACTIVE_STATES, TERMINAL_STATES, JobState
 from .callbacks import enqueue_callbacks
@@ -59,7 +60,7 @@ def active_jobs_of(key: str, alias: str | None = None) -> Any:
 
 def has_active_jobs(key: str) -> bool:
     """Say whether the batch still has jobs that are not terminal: one index probe."""
-    return bool(active_jobs_of(key).exists())
+    return get_ops().batch_has_active_jobs(key=key)
 
 
 def count_by_state(key: str, alias: str | None = None) -> dict[str, int]:
@@ -130,19 +131,8 @@ def finish_if_done(key: str) -> bool:
     if batch_id is None or has_active_jobs(key):
         return False
     alias = _alias()
-    batches = Batch.objects.using(alias).filter(pk=batch_id, state=BatchState.RUNNING)
     with transaction.atomic(using=alias):
-        # Wait for a transaction that is adding jobs to this batch (it holds the
-        # row) so the check below, a new snapshot, sees the jobs it added.
-        if connections[alias].features.has_select_for_update and not list(
-            batches.select_for_update().values_list("pk", flat=True)
-        ):
-            return False
-        # On SQLite this UPDATE is the transaction's first statement: it takes the
-        # write lock, and with it the latest snapshot, before reading anything.
-        won = batches.exclude(Exists(active_jobs_of(key, alias))).update(
-            state=BatchState.FINISHED, finished_at=timezone.now()
-        )
+        won = get_ops(alias).batch_finish(batch_id=batch_id, key=key, now=timezone.now())
         if not won:
             return False
         counts = count_by_state(key, alias)

@@ -245,3 +245,51 @@ class _SQLiteDispatch(DatabaseOps):
 class SQLiteOps(_SQLiteDispatch):
     supports_skip_locked = False
     supports_listen_notify = False
+
+    # -- batches -----------------------------------------------------------------
+    # SQLite uses an expression index only when the query spells the expression
+    # and the partial index's condition exactly as the index does, with literals
+    # (the ORM binds them as parameters), so the SQL reuses the index's own text.
+
+    _batch_index: tuple[str, str] | None = None
+
+    def _batch_index_sql(self) -> tuple[str, str] | None:
+        """Return (expression, condition) of djobs_job_batch_active as created, or None."""
+        if SQLiteOps._batch_index is None:
+            import re
+
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'djobs_job_batch_active'"
+                )
+                row = cursor.fetchone()
+            match = re.search(r'ON "djobs_job" \((.*)\) WHERE (.*)$', row[0] if row else "", re.S)
+            if match is None:
+                return None
+            SQLiteOps._batch_index = (match.group(1), match.group(2))
+        return SQLiteOps._batch_index
+
+    def batch_has_active_jobs(self, *, key: str) -> bool:
+        index = self._batch_index_sql()
+        if index is None:
+            return super().batch_has_active_jobs(key=key)
+        expression, condition = index
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM djobs_job WHERE {expression} = %s AND {condition} LIMIT 1", [key])
+            return cursor.fetchone() is not None
+
+    def batch_finish(self, *, batch_id: Any, key: str, now: Any) -> bool:
+        index = self._batch_index_sql()
+        if index is None:
+            return super().batch_finish(batch_id=batch_id, key=key, now=now)
+        expression, condition = index
+        # The transaction's first statement is this write: it takes the write lock,
+        # and with it the latest snapshot, before it reads anything.
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE djobs_batch SET state = 'finished', finished_at = %s
+                    WHERE id = %s AND state = 'running' AND NOT EXISTS (
+                        SELECT 1 FROM djobs_job WHERE {expression} = %s AND {condition})""",
+                [self.adapt_datetime(now), batch_id.hex, key],
+            )
+            return cursor.rowcount == 1
