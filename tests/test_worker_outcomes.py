@@ -138,3 +138,50 @@ def test_higher_priority_runs_first() -> None:
     from tests.testapp.models import JobRun
 
     assert list(JobRun.objects.order_by("id").values_list("job_id", flat=True)) == [high.id, low.id]
+
+
+def test_after_terminal_hooks_get_the_jobs_that_finished() -> None:
+    from djobs.worker import hooks
+
+    seen: list[hooks.TerminalJob] = []
+    hooks.after_terminal.append(seen.extend)
+    try:
+        done = worker_jobs.noop.using(meta={"batch_id": "b-1"}).enqueue()
+        gave_up = worker_jobs.cancels.enqueue("no")
+        later = worker_jobs.snoozes.enqueue(600)
+        run_burst({"default": 2})
+    finally:
+        hooks.after_terminal.remove(seen.extend)
+    by_id = {job.id: job for job in seen}
+    assert by_id[done.id].state == "completed"
+    assert by_id[done.id].meta == {"batch_id": "b-1"}
+    assert by_id[gave_up.id].state == "cancelled"
+    assert later.id not in by_id
+
+
+def test_signals_report_start_and_outcome_with_duration() -> None:
+    from djobs import job_finished, job_started
+
+    started: list[int] = []
+    finished: list[tuple[int, str, float]] = []
+
+    def on_start(sender, job, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(job.id)
+
+    def on_finish(sender, job, outcome, duration, **kwargs):  # type: ignore[no-untyped-def]
+        finished.append((job.id, outcome, duration))
+
+    job_started.connect(on_start)
+    job_finished.connect(on_finish)
+    try:
+        ok = add.enqueue(1, 1)
+        bad = worker_jobs.always_fails.enqueue()
+        run_burst({"default": 1})
+    finally:
+        job_started.disconnect(on_start)
+        job_finished.disconnect(on_finish)
+    assert started.count(ok.id) == 1 and started.count(bad.id) == 3
+    outcomes = [(pk, outcome) for pk, outcome, _ in finished]
+    assert (ok.id, "completed") in outcomes
+    assert [o for pk, o in outcomes if pk == bad.id] == ["retryable", "retryable", "exhausted"]
+    assert all(duration >= 0 for _, _, duration in finished)

@@ -99,3 +99,26 @@ def test_four_processes_draining_20k_jobs_run_each_exactly_once() -> None:
     assert Job.objects.filter(state="completed", attempt=1).count() == total
     # Every process took part.
     assert JobRun.objects.values("worker").distinct().count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_beats_and_re_registers_when_presumed_dead() -> None:
+    from djobs.models import WorkerProcess
+
+    with override_settings(DJOBS={"QUEUES": {"default": 1}, "HEARTBEAT_INTERVAL": 0.1}):
+        runner = Runner({"default": 1}, install_signals=False)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: WorkerProcess.objects.filter(id=runner.worker_id).exists())
+            first = WorkerProcess.objects.get(id=runner.worker_id).heartbeat_at
+            wait_until(
+                lambda: WorkerProcess.objects.get(id=runner.worker_id).heartbeat_at > first,
+                timeout=5,
+            )
+            WorkerProcess.objects.filter(id=runner.worker_id).delete()
+            wait_until(lambda: WorkerProcess.objects.filter(id=runner.worker_id).exists(), timeout=5)
+        finally:
+            runner.request_stop()
+            thread.join(20)
+    assert not WorkerProcess.objects.filter(id=runner.worker_id).exists()
