@@ -123,21 +123,23 @@ def drain_queue(
     _stage(ops, name, timezone.now(), future=with_scheduled, ran=ran)
     if not with_recursion:
         # Exactly the jobs runnable now, in the dispatcher's order.
-        waiting = _waiting_ids(ops, name)[:limit]
-        for job_id in waiting:
-            job = mark_executing(ops, worker_id, job_id)
+        for waiting in _waiting(ops, name, limit):
+            job = mark_executing(ops, worker_id, waiting)
             if job is not None:
                 _run_one(ops, worker_id, job, result, ran, with_safety)
         return result
     while result.total < limit:
-        now = timezone.now()
-        if result.total:
-            _stage(ops, name, now, future=with_scheduled, ran=ran)
         # One job per claim, so a job enqueued meanwhile with a better priority
         # runs before the rest, as under runjobs.
-        jobs = ops.job_claim(queue=name, limit=1, worker_id=worker_id, now=now)
+        jobs = ops.job_claim(queue=name, limit=1, worker_id=worker_id, now=timezone.now())
         if not jobs:
-            return result
+            # Dry: what became due meanwhile (retries, snoozes, the next step of a
+            # recursive job) is staged, as the stager would, before giving up.
+            now = timezone.now()
+            _stage(ops, name, now, future=with_scheduled, ran=ran)
+            jobs = ops.job_claim(queue=name, limit=1, worker_id=worker_id, now=now)
+            if not jobs:
+                return result
         _run_one(ops, worker_id, jobs[0], result, ran, with_safety)
     if with_limit is None and _runnable(ops, name, with_scheduled, ran):
         raise DrainLoopError(
@@ -160,11 +162,11 @@ def _run_one(
         run.raise_if_failed()
 
 
-def _waiting_ids(ops: DatabaseOps, queue: str) -> list[int]:
+def _waiting(ops: DatabaseOps, queue: str, limit: int) -> list[Job]:
     from ..models import Job
 
     rows = Job.objects.using(ops.alias).filter(queue=queue, state=JobState.AVAILABLE)
-    return list(rows.order_by("priority", "scheduled_at", "id").values_list("id", flat=True))
+    return list(rows.order_by("priority", "scheduled_at", "id")[:limit])
 
 
 def _runnable(ops: DatabaseOps, queue: str, with_scheduled: bool, ran: set[int]) -> bool:

@@ -14,6 +14,7 @@ nested inside it (so a recursive backfill cannot exhaust Python's stack); its
 
 from __future__ import annotations
 
+import copy
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from ..enqueue import PendingJob
     from ..models import Job
 
-# Set while an inline run is in progress: the ids of jobs waiting their turn.
-_waiting: ContextVar[list[int] | None] = ContextVar("djobs_inline_waiting", default=None)
+# Set while an inline run is in progress: the jobs waiting their turn.
+_waiting: ContextVar[list[Job] | None] = ContextVar("djobs_inline_waiting", default=None)
 
 
 def _insert(rows: list[PendingJob]) -> list[Job]:
@@ -47,7 +48,8 @@ def run_inline(rows: list[PendingJob]) -> list[Job]:
     from ..models import Job
 
     jobs = _insert(rows)
-    fresh = [job.id for job in jobs if not job.duplicate]
+    # Copies: the rows returned to the caller keep their inserted state until refreshed.
+    fresh = [copy.copy(job) for job in jobs if not job.duplicate]
     waiting = _waiting.get()
     if waiting is not None:
         waiting.extend(fresh)

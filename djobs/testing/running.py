@@ -51,18 +51,25 @@ def guarded_run(job: Job, alias: str, *, round_trip_arguments: bool = True) -> t
     return execution, transition
 
 
-def mark_executing(ops: DatabaseOps, worker_id: str, job_id: int) -> Job | None:
-    """Move one waiting job to executing under ``worker_id``, as a claim would; None if not waiting."""
+def mark_executing(ops: DatabaseOps, worker_id: str, job: Job) -> Job | None:
+    """Move one waiting job to executing under ``worker_id``, as a claim would.
+
+    ``job`` is the row as last read; None comes back if it has left that state
+    meanwhile (another job cancelled it, say).
+    """
     from ..models import Job
 
-    rows = Job.objects.using(ops.alias)
-    job = rows.filter(pk=job_id).first()
-    if job is None or job.state not in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYABLE):
+    if job.state not in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYABLE):
         return None
-    now = timezone.now()
     key = job.unique_key if is_covered(job.unique_states, JobState.EXECUTING) else None
-    changes = {"state": JobState.EXECUTING, "attempted_at": now, "worker_id": worker_id, "unique_key": key}
-    if not rows.filter(pk=job_id, state=job.state).update(attempt=F("attempt") + 1, **changes):
+    changes = {
+        "state": JobState.EXECUTING,
+        "attempted_at": timezone.now(),
+        "worker_id": worker_id,
+        "unique_key": key,
+    }
+    rows = Job.objects.using(ops.alias).filter(pk=job.pk, state=job.state, attempt=job.attempt)
+    if not rows.update(attempt=F("attempt") + 1, **changes):
         return None
     for name, value in changes.items():
         setattr(job, name, value)
