@@ -185,3 +185,22 @@ def test_signals_report_start_and_outcome_with_duration() -> None:
     assert (ok.id, "completed") in outcomes
     assert [o for pk, o in outcomes if pk == bad.id] == ["retryable", "retryable", "exhausted"]
     assert all(duration >= 0 for _, _, duration in finished)
+
+
+def test_outcome_that_cannot_be_written_gives_the_job_back() -> None:
+    from djobs.db import get_ops
+    from djobs.transitions import Transition
+    from djobs.worker.recorder import Recorder
+    from tests.factories import WorkerProcessFactory
+
+    ops = get_ops()
+    worker = WorkerProcessFactory()
+    job = worker_jobs.noop.enqueue()
+    [claimed] = ops.job_claim(queue="default", limit=1, worker_id=worker.id, now=timezone.now())
+    recorder = Recorder(lambda: ops, worker.id)
+    recorder.start()
+    unwritable = Transition("completed", "completed", finished_at=timezone.now(), result=object())
+    recorder.push(claimed, unwritable)
+    recorder.stop(timeout=30)
+    row = refresh(job)
+    assert (row.state, row.attempt) == ("available", 0)

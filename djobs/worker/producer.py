@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from ..exceptions import JobTimeout
@@ -154,7 +154,7 @@ class Producer:
                     jobs = self.ops.job_claim(
                         queue=self.queue, limit=free, worker_id=self.worker_id, now=timezone.now()
                     )
-                except DatabaseError as exc:
+                except Exception as exc:  # keep the queue alive; retry
                     with self._lock:
                         self.reserved -= free
                     connections[self.ops.alias].close_if_unusable_or_obsolete()

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
+from django.utils import timezone
 
 from ..transitions import COMPLETED, Transition
 from .hooks import TerminalJob, run_after_terminal
@@ -101,13 +102,14 @@ class Recorder:
 
     def _write(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]], stopping: bool) -> None:
         delay = 0.05
+        held: set[int] = set()
         for attempt in range(1, 1_000_000):
             try:
                 held = ops.job_record_outcomes(worker_id=self.worker_id, outcomes=batch)
                 break
-            except DatabaseError as exc:
-                # Keep trying: an unrecorded outcome leaves its job executing until a
-                # rescuer gives it back, so the job is run again, never lost.
+            except Exception as exc:  # the recorder thread must not die
+                # Keep trying while the database is away. An outcome that cannot be
+                # written at all is given back (the job runs again), never dropped.
                 connections[ops.alias].close_if_unusable_or_obsolete()
                 logger.warning(
                     "djobs could not record %d outcome(s) (try %d): %s",
@@ -116,8 +118,8 @@ class Recorder:
                     exc,
                     extra={"djobs_worker": self.worker_id, "error": str(exc)},
                 )
-                if stopping and attempt >= 3:
-                    held = set()
+                if attempt >= 3 and (stopping or not isinstance(exc, DatabaseError)):
+                    self._give_back(ops, batch)
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -142,6 +144,18 @@ class Recorder:
             self._pending -= len(batch)
             self.generation += 1
         run_after_terminal(terminal)
+
+    def _give_back(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> None:
+        # Not recorded: put the jobs back to available so they run again; if even
+        # that fails they stay executing and are rescued once this worker is gone.
+        try:
+            ops.job_release(worker_id=self.worker_id, ids=_give_back_ids(batch), now=timezone.now())
+        except Exception:
+            logger.exception("djobs could not give back %d job(s)", len(batch))
+
+
+def _give_back_ids(batch: list[tuple[Job, Transition]]) -> list[int]:
+    return [job.id for job, _ in batch]
 
 
 def _log_outcome(job: Job, transition: Transition) -> None:
