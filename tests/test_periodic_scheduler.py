@@ -93,7 +93,8 @@ def test_a_scheduler_holding_a_stale_row_enqueues_nothing() -> None:
     first, late = scheduler(), scheduler()
     first.run_once(now=utc(2026, 1, 5, 8, 0))
     # `late` read the row before `first` moved next_run_at: its conditional update matches nothing.
-    assert late._run_schedule(schedule, utc(2026, 1, 5, 8, 0), "default") is None
+    planned = late._prepare(schedule, utc(2026, 1, 5, 8, 0), "default")
+    assert late._write([planned], "default") == []  # type: ignore[list-item]
     assert Job.objects.count() == 1
 
 
@@ -333,3 +334,30 @@ def test_planning_before_the_due_tick_enqueues_nothing_and_keeps_it() -> None:
     for policy in ("latest", "all", "skip"):
         plan = plan_ticks(parse_cron("0 8 * * *"), UTC, due, due - timedelta(seconds=1), policy)
         assert (plan.ticks, plan.next_run_at) == ([], due)
+
+
+def test_a_failing_insert_undoes_only_its_own_schedule_in_a_batch(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import DatabaseError
+
+    from djobs.maintenance import scheduler as scheduler_module
+
+    for name in ("a-first", "b-broken", "c-last"):
+        daily(name=name, args=[1, 1])
+    original = scheduler_module.insert_pending
+
+    def insert(pending: list) -> list:  # type: ignore[type-arg]
+        if pending[0].meta["periodic"] == "b-broken":
+            PeriodicSchedule.objects.update(cron="written by the failed insert")  # must be undone
+            raise DatabaseError("disk full")
+        return original(pending)
+
+    monkeypatch.setattr(scheduler_module, "insert_pending", insert)
+    with caplog.at_level(logging.ERROR, logger="djobs.periodic"):
+        result = scheduler().run_once(now=utc(2026, 1, 5, 8, 0))
+    assert (result.counts["enqueued"], result.counts["errors"]) == (2, 1)
+    assert ticks_of("a-first") == ticks_of("c-last") == ["2026-01-05T09:00:00+01:00"]
+    broken = PeriodicSchedule.objects.get(name="b-broken")
+    assert (broken.next_run_at, broken.cron) == (utc(2026, 1, 5, 8, 0), "0 9 * * *")
+    assert "Periodic schedule 'b-broken' skipped: DatabaseError: disk full" in caplog.text

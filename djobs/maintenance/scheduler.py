@@ -79,18 +79,22 @@ class SchedulerConfig:
     """``max_interval``: most seconds between rounds (admin edits show up within it);
     ``catch_up_limit``: most jobs one schedule enqueues per round under ``catch_up="all"``;
     ``skip_grace``: seconds late a tick may be and still run under ``catch_up="skip"``;
-    ``sync_on_start``: sync ``DJOBS["PERIODIC"]`` into rows in the first round."""
+    ``sync_on_start``: sync ``DJOBS["PERIODIC"]`` into rows in the first round;
+    ``batch_size``: due schedules written per transaction."""
 
     max_interval: float = 1.0
     catch_up_limit: int = 500
     skip_grace: float = 60.0
     sync_on_start: bool = True
+    batch_size: int = 50
 
     def validate(self) -> None:
         if self.max_interval <= 0:
             raise ValueError(f"SchedulerConfig.max_interval={self.max_interval!r}: use seconds above 0.")
         if self.catch_up_limit < 1:
             raise ValueError(f"SchedulerConfig.catch_up_limit={self.catch_up_limit!r}: use at least 1.")
+        if self.batch_size < 1:
+            raise ValueError(f"SchedulerConfig.batch_size={self.batch_size!r}: use at least 1.")
         if self.skip_grace < 0:
             raise ValueError(f"SchedulerConfig.skip_grace={self.skip_grace!r}: use 0 or more seconds.")
 
@@ -124,6 +128,16 @@ def plan_ticks(
     if catch_up == "skip" and now - latest > timedelta(seconds=config.skip_grace):
         return TickPlan(ticks=[], next_run_at=following, skipped=True)
     return TickPlan(ticks=[latest], next_run_at=following)
+
+
+@dataclass
+class _Due:
+    """A due schedule, checked and planned: its row, the next run it was read with, its jobs."""
+
+    row: PeriodicSchedule
+    due: datetime
+    plan: TickPlan
+    pending: list[PendingJob]
 
 
 class PeriodicScheduler:
@@ -165,6 +179,7 @@ class PeriodicScheduler:
                 | Q(enabled=False, next_run_at__isnull=False)
             ).order_by("next_run_at", "id")
         )
+        due: list[_Due] = []
         for row in rows:
             if not row.enabled:
                 # A disabled schedule has no next run; re-enabled, it starts from then,
@@ -172,11 +187,15 @@ class PeriodicScheduler:
                 counts["cleared"] += manager.filter(pk=row.pk, enabled=False).update(next_run_at=None)
                 continue
             try:
-                outcome = self._run_schedule(row, now, alias)
-            except Exception as exc:  # a bug or a database error: never the worker's end
-                outcome = self._report(row, f"{type(exc).__name__}: {exc}", exc_info=True)
-            if outcome is not None:
-                key, number = outcome
+                prepared = self._prepare(row, now, alias)
+            except Exception as exc:  # a bug: never the worker's end
+                prepared = self._report(row, f"{type(exc).__name__}: {exc}", exc_info=True)
+            if isinstance(prepared, _Due):
+                due.append(prepared)
+            elif prepared is not None:
+                counts[prepared[0]] += prepared[1]
+        for start in range(0, len(due), self.config.batch_size):
+            for key, number in self._write(due[start : start + self.config.batch_size], alias):
                 counts[key] += number
         # Rows known to be bad stay due; leaving them out of the wait keeps the
         # service from spinning on them (they are still retried every max_interval).
@@ -203,17 +222,18 @@ class PeriodicScheduler:
         logger.error("Periodic schedule %r skipped: %s", row.name, message, exc_info=exc_info)
         return ("errors", 1)
 
-    def _run_schedule(self, row: PeriodicSchedule, now: datetime, alias: str) -> _Outcome | None:
+    def _prepare(self, row: PeriodicSchedule, now: datetime, alias: str) -> _Due | _Outcome | None:
+        """Check one enabled row and plan its ticks; nothing is enqueued yet."""
         try:
             cron = parse_cron(row.cron)
             zone = time_zone(row.timezone)
         except (InvalidCron, UnknownTimeZone) as exc:
             return self._report(row, str(exc))
-        manager = PeriodicSchedule.objects.using(alias)
         due = row.next_run_at
         if due is None or not is_tick(cron, zone, due):
             # New, re-enabled, or its cron/time zone changed: the first tick counts from now.
             first = next_tick(cron, zone, now)
+            manager = PeriodicSchedule.objects.using(alias)
             if manager.filter(pk=row.pk, enabled=True, next_run_at=due).update(next_run_at=first):
                 return ("initialized", 1)
             return None
@@ -224,21 +244,40 @@ class PeriodicScheduler:
             return self._report(row, "; ".join(problems))
         catch_up = (row.options or {}).get("catch_up", DEFAULT_CATCH_UP)
         plan = plan_ticks(cron, zone, due, now, catch_up, self.config)
-        pending = [self._pending(row, tick) for tick in plan.ticks]
+        return _Due(row, due, plan, [self._pending(row, tick) for tick in plan.ticks])
+
+    def _write(self, batch: list[_Due], alias: str) -> list[_Outcome]:
+        """Move each schedule's next run and insert its jobs; one commit for the batch."""
+        manager = PeriodicSchedule.objects.using(alias)
+        outcomes: list[_Outcome] = []
+        # One transaction per batch (a commit per schedule is what costs), and a
+        # savepoint per schedule, so a failing insert undoes only its own
+        # schedule's update. The first statement is a write, so SQLite takes its
+        # write lock at once instead of upgrading a read.
         with transaction.atomic(using=alias):
-            won = manager.filter(pk=row.pk, enabled=True, next_run_at=due).update(
-                next_run_at=plan.next_run_at,
-                last_run_at=plan.ticks[-1] if plan.ticks else row.last_run_at,
-            )
-            jobs = insert_pending(pending) if won else []
-        self._reported.pop(row.pk, None)  # it works now: a later error is news again
-        if not won:
-            return None  # another process took this tick
-        enqueued = sum(1 for job in jobs if not job.duplicate)
-        if plan.skipped:
-            logger.info("Periodic schedule %r: missed ticks skipped (catch_up='skip').", row.name)
-            return ("skipped", 1)
-        return ("enqueued", enqueued) if enqueued else None
+            for item in batch:
+                row, plan = item.row, item.plan
+                try:
+                    with transaction.atomic(using=alias):
+                        won = manager.filter(pk=row.pk, enabled=True, next_run_at=item.due).update(
+                            next_run_at=plan.next_run_at,
+                            last_run_at=plan.ticks[-1] if plan.ticks else row.last_run_at,
+                        )
+                        jobs = insert_pending(item.pending) if won else []
+                except Exception as exc:  # undone by its savepoint; the batch goes on
+                    outcome = self._report(row, f"{type(exc).__name__}: {exc}", exc_info=True)
+                    outcomes.extend([outcome] if outcome else [])
+                    continue
+                self._reported.pop(row.pk, None)  # it works now: a later error is news again
+                if not won:
+                    continue  # another process took this tick
+                if plan.skipped:
+                    logger.info("Periodic schedule %r: missed ticks skipped (catch_up='skip').", row.name)
+                    outcomes.append(("skipped", 1))
+                enqueued = sum(1 for job in jobs if not job.duplicate)
+                if enqueued:
+                    outcomes.append(("enqueued", enqueued))
+        return outcomes
 
     def _pending(self, row: PeriodicSchedule, tick: datetime) -> PendingJob:
         options = row.options or {}
