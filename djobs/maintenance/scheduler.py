@@ -1,9 +1,10 @@
 """The periodic scheduler: enqueue each due tick of each enabled schedule, exactly once.
 
 Every ``runjobs`` process runs this service; the database decides which one
-enqueues a tick. In one transaction a process moves the schedule's
-``next_run_at`` forward with ``UPDATE ... WHERE id = %s AND next_run_at = <the
-value it read>`` and, only if that updated the row, inserts the tick's job.
+enqueues a tick. In one transaction (one savepoint of a batch's transaction) a
+process moves the schedule's ``next_run_at`` forward with ``UPDATE ... WHERE
+id = %s AND next_run_at = <the value it read>`` and, only if that updated the
+row, inserts the tick's job.
 A second process either blocks on the row lock and then matches nothing
 (PostgreSQL re-checks the condition after the winner commits), or waits for
 SQLite's single writer and reads the new value. The job also carries a unique
