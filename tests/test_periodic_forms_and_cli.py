@@ -132,3 +132,14 @@ def test_jobs_schedules_says_when_there_is_none_and_refuses_a_bad_count() -> Non
     with pytest.raises(CommandError, match="--upcoming 0 is not valid; use 1 or more"):
         run("--upcoming", "0")
     assert PeriodicSchedule.objects.count() == 0
+
+
+def test_a_settings_schedule_whose_entry_is_broken_can_still_be_disabled() -> None:
+    schedule = PeriodicScheduleFactory(name="broken", from_settings=True, cron="0 9 * *", path="gone.job")
+    form = PeriodicScheduleForm(data={"enabled": ""}, instance=schedule)
+    assert form.is_valid(), form.errors
+    assert form.save().enabled is False
+    form = PeriodicScheduleForm(data={"enabled": "on"}, instance=schedule)
+    assert form.is_valid(), form.errors
+    saved = form.save()
+    assert saved.enabled and saved.next_run_at is None  # the scheduler logs why it cannot run

@@ -9,6 +9,7 @@ time zone or ``enabled`` changes, so a change never triggers a catch-up run.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django import forms
@@ -49,6 +50,8 @@ class PeriodicScheduleForm(forms.ModelForm):
                     field.help_text = "Declared in DJOBS['PERIODIC']; change it in settings."
 
     def clean_cron(self) -> str:
+        if self.fields["cron"].disabled:  # settings own it; the system check reports it
+            return str(self.cleaned_data.get("cron", ""))
         value = self.cleaned_data.get("cron", "")
         try:
             return parse_cron(value).source
@@ -56,6 +59,8 @@ class PeriodicScheduleForm(forms.ModelForm):
             raise forms.ValidationError(str(exc), code="invalid_cron") from None
 
     def clean_timezone(self) -> str:
+        if self.fields["timezone"].disabled:  # settings own it; the system check reports it
+            return str(self.cleaned_data.get("timezone", ""))
         value = self.cleaned_data.get("timezone", "")
         try:
             time_zone(value)
@@ -64,12 +69,16 @@ class PeriodicScheduleForm(forms.ModelForm):
         return str(value)
 
     def clean_path(self) -> str:
+        if self.fields["path"].disabled:  # settings own it; the system check reports it
+            return str(self.cleaned_data.get("path", ""))
         value = str(self.cleaned_data.get("path", "")).strip()
         if not registry.is_registered(value):
             raise forms.ValidationError(unknown_job_message(value), code="unknown_job")
         return value
 
     def clean_args(self) -> Any:
+        if self.fields["args"].disabled:  # settings own it; the system check reports it
+            return self.cleaned_data.get("args")
         value = self.cleaned_data.get("args")
         value = [] if value is None else value
         if not isinstance(value, list):
@@ -77,6 +86,8 @@ class PeriodicScheduleForm(forms.ModelForm):
         return value
 
     def clean_kwargs(self) -> Any:
+        if self.fields["kwargs"].disabled:  # settings own it; the system check reports it
+            return self.cleaned_data.get("kwargs")
         value = self.cleaned_data.get("kwargs")
         value = {} if value is None else value
         if not isinstance(value, dict):
@@ -84,6 +95,8 @@ class PeriodicScheduleForm(forms.ModelForm):
         return value
 
     def clean_options(self) -> Any:
+        if self.fields["options"].disabled:  # settings own it; the system check reports it
+            return self.cleaned_data.get("options")
         value = self.cleaned_data.get("options")
         value = {} if value is None else value
         errors = option_errors(value)
@@ -94,7 +107,7 @@ class PeriodicScheduleForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
         path, args, kwargs = cleaned.get("path"), cleaned.get("args"), cleaned.get("kwargs")
-        if path and args is not None and kwargs is not None:
+        if path and args is not None and kwargs is not None and not self.fields["path"].disabled:
             for message in argument_errors(path, args, kwargs):
                 self.add_error(None, f"{message}.")
         return cleaned
@@ -103,11 +116,11 @@ class PeriodicScheduleForm(forms.ModelForm):
         schedule: PeriodicSchedule = super().save(commit=False)
         timing = {"cron", "timezone", "enabled"}
         if not schedule.pk or timing & set(self.changed_data):
-            schedule.next_run_at = (
-                next_tick(parse_cron(schedule.cron), time_zone(schedule.timezone), timezone.now())
-                if schedule.enabled
-                else None
-            )
+            schedule.next_run_at = None  # disabled; or enabled but invalid, which the scheduler logs
+            if schedule.enabled:
+                with contextlib.suppress(InvalidCron, UnknownTimeZone):
+                    zone = time_zone(schedule.timezone)
+                    schedule.next_run_at = next_tick(parse_cron(schedule.cron), zone, timezone.now())
         if commit:
             schedule.save()
             self.save_m2m()
