@@ -114,7 +114,7 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["state", QueueFilter, PathFilter, BatchFilter]
     search_fields = ["path"]  # the search itself is get_search_results, on indexed columns
     search_help_text = (
-        "A job id, part of a job path, or text in the arguments "
+        "A job id, part of a job path, or else text in the arguments "
         f"(of the latest {ARGUMENT_SEARCH_WINDOW:,} jobs)."
     )
     sortable_by = ["id"]  # ordering by anything else would sort the whole table
@@ -154,14 +154,18 @@ class JobAdmin(admin.ModelAdmin):
         # Paths come from the registry, so the filter is an IN list on the indexed column.
         paths = [p for p in registry.registered_paths() if term.lower() in p.lower()]
         condition = Q(path__in=[*paths, term])
-        # Text in the arguments has no index: search the latest jobs only, so the
-        # cost is bounded however big the table grows.
-        latest = Job.objects.using(queryset.db).order_by("-pk").values_list("pk", flat=True).first()
+        latest = None if paths else self._latest_id(queryset.db)
         if latest is not None:
+            # Text in the arguments has no index: search the latest jobs only, so the
+            # cost is bounded however big the table grows.
             args_text = Concat(Cast("args", TextField()), Cast("kwargs", TextField()))
             queryset = queryset.alias(_args_text=args_text)
             condition |= Q(pk__gt=latest - ARGUMENT_SEARCH_WINDOW, _args_text__icontains=term)
         return queryset.filter(condition), False
+
+    @staticmethod
+    def _latest_id(alias: str) -> int | None:
+        return Job.objects.using(alias).order_by("-pk").values_list("pk", flat=True).first()
 
     @admin.display(description="state", ordering="state")
     def badge(self, job: Job) -> str:
