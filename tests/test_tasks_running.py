@@ -134,8 +134,8 @@ def test_running_a_claimed_task_reads_nothing_more_from_the_database(
 
     result = tasks.add.enqueue(2, 2)
     Job.objects.filter(pk=result.id).update(state=Job.State.EXECUTING, attempt=1, worker_id="w1")
-    # As the dispatcher claims it: errors, result and finished_at are left out.
-    job = Job.objects.defer("errors", "result", "finished_at").get(pk=result.id)
+    # As the dispatcher claims it: errors, result, inserted_at and others are left out.
+    job = Job.objects.defer("errors", "result", "finished_at", "inserted_at", "tags").get(pk=result.id)
     with django_assert_num_queries(0):
         assert registry.lookup(job.path).func(JobContext(job), *job.args) == 4
 

@@ -112,23 +112,28 @@ def worker_ids(attempt: int, job_errors: Sequence[Any], current: str | None) -> 
 
 
 def job_to_result(
-    job: Job, task: Task[..., Any], backend: str, *, job_errors: Sequence[Any] | None = None
+    job: Job, task: Task[..., Any], backend: str, *, loaded_only: bool = False
 ) -> TaskResult[..., Any]:
     """Return the TaskResult that ``job`` (a row of ``task``) stands for.
 
-    ``job_errors`` stands in for ``job.errors`` when the caller must not load
-    them (a claimed row leaves them out).
+    With ``loaded_only``, columns the instance was not loaded with are not
+    fetched: a claimed row leaves out errors, result and inserted_at, and a
+    query per run would cost more than the rest of the task layer together.
     """
+    missing = job.get_deferred_fields() if loaded_only else set()
+
+    def read(name: str, default: Any) -> Any:
+        return default if name in missing else getattr(job, name)
+
     status = task_status(job.state)
-    if job_errors is None:
-        job_errors = job.errors
+    job_errors = read("errors", [])
     result = TaskResult(
         task=task,
         id=str(job.pk),
         status=status,
-        enqueued_at=job.inserted_at,
+        enqueued_at=read("inserted_at", None),
         started_at=job.attempted_at,
-        finished_at=job.finished_at if status in _FINISHED else None,
+        finished_at=read("finished_at", None) if status in _FINISHED else None,
         last_attempted_at=job.attempted_at,
         args=list(job.args or []),
         kwargs=dict(job.kwargs or {}),
@@ -137,7 +142,7 @@ def job_to_result(
         worker_ids=worker_ids(job.attempt, job_errors, job.worker_id),
     )
     if status == TaskResultStatus.SUCCESSFUL:
-        object.__setattr__(result, "_return_value", job.result)
+        object.__setattr__(result, "_return_value", read("result", None))
     return result
 
 

@@ -54,11 +54,9 @@ class TaskRunner:
         job = context.job
         task = task_for_job(self.task, job)
         backend = task.get_backend()
-        # The dispatcher claims rows without their errors; loading them here would
-        # cost a query per run. Like django-tasks-db, a RUNNING result lists no
-        # past errors (get_result() has them all).
-        past_errors: list[Any] | None = [] if "errors" in job.get_deferred_fields() else None
-        result = job_to_result(job, task, backend.alias, job_errors=past_errors)
+        # Built from the claimed row alone (see job_to_result): like django-tasks-db,
+        # a RUNNING result lists no past errors; get_result() has them all.
+        result = job_to_result(job, task, backend.alias, loaded_only=True)
         sender = type(backend)
         task_started.send(sender=sender, task_result=result)
         try:
