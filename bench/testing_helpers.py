@@ -4,9 +4,10 @@
     .venv/bin/python bench/testing_helpers.py            # SQLite file in /tmp
 
 Prints jobs per second for drain_queue (one claim and one fenced record per
-job, in autocommit and inside a transaction as in TestCase), for enqueue in
-inline mode, for perform_job (nothing written) and the time of a failing
-assert_enqueued among N jobs (the closest-candidates message).
+job) and for enqueue in inline mode, each in autocommit (TransactionTestCase:
+every statement commits) and inside a transaction (TestCase), for
+perform_job (nothing written), and the time of a failing assert_enqueued
+among N jobs (the closest-candidates message).
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ def main() -> None:
 
     seconds = timed(inline)
     print(f"  enqueue in inline mode:          {n / seconds:8.0f} jobs/s")
+
+    truncate_jobs()
+
+    def inline_in_transaction() -> None:
+        with transaction.atomic():
+            inline()
+
+    seconds = timed(inline_in_transaction)
+    print(f"  inline, in a transaction:        {n / seconds:8.0f} jobs/s")
 
     seconds = timed(lambda: [perform_job(add, [i, i]) for i in range(n)])
     print(f"  perform_job:                     {n / seconds:8.0f} jobs/s")
