@@ -184,6 +184,19 @@ def test_a_snoozed_task_is_ready_again_without_an_error_or_a_finish(task_signals
     assert [name for name, _, _ in task_signals] == ["started"]
 
 
+def test_tasks_enqueued_in_a_batch_finish_it() -> None:
+    from djobs import batch
+    from djobs.models import Batch
+
+    with batch(description="django.tasks") as handle:
+        results = [tasks.add.enqueue(i, i) for i in range(3)]
+    assert {Job.objects.get(pk=r.id).batch_id for r in results} == {str(handle.id)}
+    run_burst({"default": 2})
+    row = Batch.objects.get(pk=handle.id)
+    assert row.state == Batch.State.FINISHED
+    assert row.counts["completed"] == 3
+
+
 def test_higher_django_priority_runs_first() -> None:
     low = tasks.add.using(priority=-50).enqueue(0, 1)
     default = tasks.add.enqueue(0, 2)
