@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -26,6 +26,15 @@ def processes() -> Iterator[list[RunJobs]]:
         process.stop()
 
 
+def with_outputs(processes: list[RunJobs], wait: Callable[[], None]) -> None:
+    """Run ``wait``; if it fails, fail with what each process printed."""
+    try:
+        wait()
+    except AssertionError as exc:
+        outputs = "\n".join(f"--- runjobs {i}:\n{p.output()}" for i, p in enumerate(processes))
+        raise AssertionError(f"{exc}\n{outputs}") from None
+
+
 def ticks() -> list[datetime]:
     values = Job.objects.filter(meta__periodic="every-second").values_list("meta__tick", flat=True)
     return sorted(datetime.fromisoformat(value) for value in values)
@@ -39,8 +48,13 @@ def test_three_runjobs_processes_enqueue_each_tick_of_a_per_second_schedule_once
     for started in range(1, PROCESSES + 1):
         processes.append(RunJobs("--queue", "default=2", DJANGO_SETTINGS_MODULE=SETTINGS))
         # One start at a time: what this test races is the scheduler, not start-up.
-        wait_until(lambda n=started: WorkerProcess.objects.count() >= n, timeout=30, what="start-up")
-    wait_until(lambda: len(ticks()) >= TICKS, timeout=45, what=f"{TICKS} ticks")
+        with_outputs(
+            processes,
+            lambda n=started: wait_until(
+                lambda: WorkerProcess.objects.count() >= n, timeout=30, what="start-up"
+            ),
+        )
+    with_outputs(processes, lambda: wait_until(lambda: len(ticks()) >= TICKS, timeout=45, what="ticks"))
     for process in processes:
         process.signal(signal.SIGTERM)
     for process in processes:
