@@ -75,14 +75,11 @@ class DatabaseOps:
 
     def job_insert_many(self, rows: Sequence[PendingJob], *, chunk_size: int) -> list[Job]:
         """Insert ``rows``; a row whose unique key is held returns the holder, marked duplicate."""
-        from ..models import Job
 
         results: list[Job | None] = [None] * len(rows)
         plain = [i for i, row in enumerate(rows) if row.unique_key is None]
         if plain:
-            created = Job.objects.using(self.alias).bulk_create(
-                [self._new_job(rows[i]) for i in plain], batch_size=chunk_size
-            )
+            created = self._insert_plain([rows[i] for i in plain], chunk_size)
             for i, job in zip(plain, created, strict=True):
                 results[i] = job
         unique = [i for i, row in enumerate(rows) if row.unique_key is not None]
@@ -102,6 +99,14 @@ class DatabaseOps:
                     first_index[key] = i
                     results[i] = job
         return [job for job in results if job is not None]
+
+    def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
+        """Insert rows that have no unique key, returning them with their ids."""
+        from ..models import Job
+
+        return Job.objects.using(self.alias).bulk_create(
+            [self._new_job(row) for row in rows], batch_size=chunk_size
+        )
 
     def _insert_unique(self, rows: Sequence[PendingJob], chunk_size: int) -> dict[str, Job]:
         """Insert with ON CONFLICT DO NOTHING; read back the jobs that held the keys."""
