@@ -205,6 +205,13 @@ class DatabaseOps:
         "scheduled_at",
     )
 
+    #: Whether change_counter() can tell cheaply that another connection committed.
+    supports_change_counter = False
+
+    def change_counter(self) -> int:
+        """Return a number that changes when another connection commits (this thread's)."""
+        raise NotImplementedError
+
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         """Move up to ``limit`` available jobs of ``queue`` to executing under ``worker_id``."""
         raise NotImplementedError

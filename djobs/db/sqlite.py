@@ -142,6 +142,15 @@ _RECORD_CHUNK = 500
 class _SQLiteDispatch(DatabaseOps):
     """The dispatcher's SQL on SQLite."""
 
+    # PRAGMA data_version changes when another connection commits: an idle
+    # worker reads it every few ms (no disk access) instead of claiming blindly.
+    supports_change_counter = True
+
+    def change_counter(self) -> int:
+        with self.connection.cursor() as cursor:
+            cursor.execute("PRAGMA data_version")
+            return int(cursor.fetchone()[0])
+
     @contextmanager
     def _immediate(self) -> Iterator[Any]:
         """Yield a cursor inside BEGIN IMMEDIATE (take the write lock up front).
