@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("djobs")
 
 CLAIMERS = 1
+# Seconds between looks at the change counter of an idle queue (SQLite).
+CHANGE_POLL = 0.005
 
 
 class Producer:
@@ -67,6 +69,7 @@ class Producer:
         self._threads: list[threading.Thread] = []
         self._claim_threshold = max(1, concurrency // 4)
         self.reserved = 0
+        self._watch_changes = ops.supports_change_counter
         # One claimer thread per queue; the slot reservation lets more share a
         # queue (CLAIMERS), which only pays off when claims are slow to return.
         self._wakes = [threading.Event() for _ in range(CLAIMERS)]
@@ -150,7 +153,10 @@ class Producer:
                     continue
                 wake.clear()
                 started = time.monotonic()
+                token = 0
                 try:
+                    if self._watch_changes:
+                        token = self.ops.change_counter()
                     jobs = self.ops.job_claim(
                         queue=self.queue, limit=free, worker_id=self.worker_id, now=timezone.now()
                     )
@@ -189,9 +195,25 @@ class Producer:
                         continue
                 elif self.idle():
                     self.empty_claim_at = started
-                wake.wait(self.poll_interval)
+                if self._watch_changes:
+                    self._wait_for_change(wake, token)
+                else:
+                    wake.wait(self.poll_interval)
         finally:
             connections.close_all()
+
+    def _wait_for_change(self, wake: threading.Event, token: int) -> None:
+        """Sleep until woken, the poll interval ends, or another connection commits."""
+        end = time.monotonic() + self.poll_interval
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0 or wake.wait(min(CHANGE_POLL, remaining)):
+                return
+            try:
+                if self.ops.change_counter() != token:
+                    return
+            except Exception:  # a broken connection: the next claim reports it
+                return
 
     def idle(self) -> bool:
         """Say whether no job is claimed, running or being claimed."""
