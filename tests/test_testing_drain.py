@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from djobs import batch
 from djobs.maintenance.scheduler import PeriodicScheduler, SchedulerConfig
 from djobs.models import Job
 from djobs.testing import DrainLoopError, assert_enqueued, drain, drain_queue, refute_enqueued
@@ -16,6 +17,7 @@ from tests.testapp import testing_jobs
 from tests.testapp.jobs import add, send_email
 from tests.testapp.testing_jobs import (
     RAN,
+    batch_done,
     boom,
     cancel_because,
     countdown,
@@ -178,3 +180,11 @@ def test_a_database_error_in_a_drained_job_leaves_the_test_usable() -> None:
 def test_a_bad_queue_name_is_refused() -> None:
     with pytest.raises(ValueError, match=r"drain_queue\(queue=''\)"):
         drain_queue("")
+
+
+def test_a_batch_callback_is_enqueued_when_the_batch_ends_and_drained_too() -> None:
+    with batch(on_complete=batch_done):
+        note.enqueue("a")
+        cancel_because.enqueue("no")
+    assert drain_queue("testing") == {"completed": 2, "cancelled": 1}
+    assert RAN == ["a", ("batch", {"completed": 1, "cancelled": 1})]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from djobs import batch
 from djobs.conf import get_settings
 from djobs.models import Job
 from djobs.testing import assert_enqueued, drain_queue, refute_enqueued, testing_mode
@@ -13,6 +14,7 @@ from djobs.worker.hooks import TerminalJob
 from tests.testapp.jobs import add
 from tests.testapp.testing_jobs import (
     RAN,
+    batch_done,
     boom,
     cancel_because,
     countdown,
@@ -138,3 +140,10 @@ def test_the_inline_setting_works_through_override_settings_too() -> None:
 def test_testing_mode_refuses_an_unknown_mode() -> None:
     with pytest.raises(ValueError, match=r"testing_mode\('sync'\): use 'manual', 'inline' or None"):
         testing_mode("sync")
+
+
+def test_a_batch_of_inline_jobs_fires_its_callback_inline() -> None:
+    with testing_mode("inline"), batch(on_complete=batch_done):
+        note.enqueue("a")
+        note.enqueue("b")
+    assert RAN == ["a", "b", ("batch", {"completed": 2})]

@@ -85,3 +85,9 @@ def breaks_the_database() -> None:
 def unique_note(key: str) -> str:
     RAN.append(key)
     return key
+
+
+@job(queue="testing")
+def batch_done(batch_id: str, counts: dict[str, int]) -> dict[str, int]:
+    RAN.append(("batch", {state: n for state, n in counts.items() if n}))
+    return counts
