@@ -204,6 +204,7 @@ def test_scheduled_in_difference_is_explained_in_seconds() -> None:
         ({"tags": "eu"}, TypeError, r"tags='eu': pass a list of strings"),
         ({"scheduled_in": 1, "scheduled_at": timezone.now()}, ValueError, "not both"),
         ({"job": 42}, TypeError, "job=42 is not a job reference"),
+        ({"count": 0}, ValueError, r"count=0: use an integer of at least 1 \(refute_enqueued for none\)"),
     ],
 )
 def test_bad_criteria_raise_an_error_naming_the_value(criteria, error, message) -> None:  # type: ignore[no-untyped-def]

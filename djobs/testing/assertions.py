@@ -156,6 +156,8 @@ def assert_enqueued(
     retryable; ``djobs.testing.ANY_STATE`` for all). On failure the message
     lists what was enqueued instead, closest first, with what differs.
     """
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(f"count={count!r}: use an integer of at least 1 (refute_enqueued for none).")
     criteria = _criteria(
         job, args, kwargs, queue, priority, meta, tags, state, scheduled_in, scheduled_at, delta
     )
