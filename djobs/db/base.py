@@ -241,9 +241,7 @@ class DatabaseOps:
         the jobs of batches that are not finished."""
         raise NotImplementedError
 
-    def jobs_from_rows(
-        self, rows: Sequence[Sequence[Any]], *, worker_id: str, now: Any
-    ) -> list[Job]:
+    def jobs_from_rows(self, rows: Sequence[Sequence[Any]], *, worker_id: str, now: Any) -> list[Job]:
         """Turn claimed rows of CLAIM_COLUMNS into Job instances, cheaply.
 
         Model.__init__ costs more than everything else the dispatcher does per
