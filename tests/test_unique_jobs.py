@@ -21,6 +21,13 @@ from tests.testapp.jobs import add, sync_user, unique_forever
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def mid_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the clock in the middle of a minute: sync_user's 60 s buckets must not roll over."""
+    fixed = timezone.now().replace(second=30, microsecond=0)
+    monkeypatch.setattr("djobs.enqueue.timezone.now", lambda: fixed)
+
+
 @pytest.mark.django_db
 def test_a_duplicate_returns_the_existing_job_flagged_and_inserts_nothing() -> None:
     first = sync_user.enqueue(7)
@@ -152,7 +159,8 @@ def _concurrent(n: int, target) -> list[object]:  # type: ignore[no-untyped-def]
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicate_enqueues_from_many_threads_insert_one_job() -> None:
-    results = _concurrent(12, lambda: sync_user.enqueue(42))
+    # unique_forever has no period: a minute rolling over mid-test cannot split the keys.
+    results = _concurrent(12, lambda: unique_forever.enqueue("42"))
     assert Job.objects.count() == 1
     assert len({j.pk for j in results}) == 1  # type: ignore[attr-defined]
     assert sum(not j.duplicate for j in results) == 1  # type: ignore[attr-defined]
@@ -161,7 +169,7 @@ def test_concurrent_duplicate_enqueues_from_many_threads_insert_one_job() -> Non
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_overlapping_bulk_enqueues_insert_each_key_once() -> None:
-    _concurrent(6, lambda: sync_user.enqueue_many([(i,) for i in range(200)]))
+    _concurrent(6, lambda: unique_forever.enqueue_many([(str(i),) for i in range(200)]))
     assert Job.objects.count() == 200
 
 
@@ -170,8 +178,8 @@ def test_concurrent_overlapping_bulk_enqueues_insert_each_key_once() -> None:
 def test_concurrent_duplicate_enqueues_from_many_processes_insert_one_job() -> None:
     script = (
         "import django; django.setup();"
-        "from tests.testapp.jobs import sync_user;"
-        "[sync_user.enqueue(i) for i in range(100)]"
+        "from tests.testapp.jobs import unique_forever;"
+        "[unique_forever.enqueue(str(i)) for i in range(100)]"
     )
     env = {
         **os.environ,
