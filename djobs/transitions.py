@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backoff import default_backoff
 from .exceptions import UnknownJobError
-from .outcomes import Cancel, Discard, Outcome, Snooze
+from .outcomes import Cancel, Discard, Snooze
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -131,14 +131,26 @@ def decide(
     if isinstance(outcome, Snooze):
         return _snooze(outcome, now)
     if isinstance(outcome, Cancel):
-        entry = error_entry(job.attempt, now, f"Cancelled: {outcome.reason}".rstrip(": "))
+        entry = error_entry(
+            job.attempt, now, f"Cancelled: {outcome.reason}".rstrip(": "), worker_id=job.worker_id
+        )
         return Transition(JobState.CANCELLED, CANCELLED, finished_at=now, error=entry)
     if isinstance(outcome, Discard):
-        entry = error_entry(job.attempt, now, f"Discarded: {outcome.reason}".rstrip(": "))
+        entry = error_entry(
+            job.attempt, now, f"Discarded: {outcome.reason}".rstrip(": "), worker_id=job.worker_id
+        )
         return Transition(JobState.DISCARDED, DISCARDED, finished_at=now, error=entry)
     exc = execution.exception
-    assert exc is not None, "an execution that failed carries its exception"
-    entry = error_entry(job.attempt, now, describe(exc), execution.traceback)
+    if exc is None:  # returned a bare Outcome that is none of the three
+        exc = TypeError(f"{outcome!r} is not an outcome djobs knows; use Snooze, Cancel or Discard")
+    entry = error_entry(
+        job.attempt,
+        now,
+        describe(exc),
+        execution.traceback,
+        exception=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        worker_id=job.worker_id,
+    )
     if isinstance(exc, UnknownJobError):
         return Transition(JobState.DISCARDED, DISCARDED, finished_at=now, error=entry)
     if job.attempt >= job.max_attempts:
@@ -172,7 +184,6 @@ def _registered_backoff(path: str) -> Callable[[int], float] | None:
 
 
 __all__ = [
-    "Outcome",
     "Transition",
     "decide",
     "describe",

@@ -63,6 +63,8 @@ def test_failure_before_the_last_attempt_is_retryable_after_the_default_backoff(
         "at": NOW.isoformat(),
         "error": "RuntimeError: boom",
         "traceback": "Traceback...",
+        "exception": "builtins.RuntimeError",
+        "worker_id": None,
     }
     delay = (t.scheduled_at - NOW).total_seconds()
     assert 19 * 0.9 <= delay <= 19 * 1.1  # 15 + 2**2, +/- 10%
@@ -117,3 +119,19 @@ def test_execute_captures_an_outcome_raised_by_the_job() -> None:
     assert isinstance(execution.outcome, Cancel)
     assert not execution.failed
     assert execution.traceback is None
+
+
+def test_an_error_entry_names_the_exception_class_and_the_worker() -> None:
+    job = Job(path="tests.testapp.jobs.add", attempt=1, max_attempts=3, worker_id="host-1-abc")
+    t = decide(job, Execution(exception=KeyError("user"), traceback="tb"), NOW)
+    assert t.error is not None
+    assert t.error["exception"] == "builtins.KeyError"
+    assert t.error["worker_id"] == "host-1-abc"
+
+
+def test_returning_a_bare_outcome_is_a_failure_that_says_so() -> None:
+    from djobs.outcomes import Outcome
+
+    t = decide(make_job(attempt=1), Execution(value=Outcome()), NOW)
+    assert t.state == "retryable"
+    assert "not an outcome djobs knows" in t.error["error"]
