@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
     from ..models import Job
+
+# ``active`` is set in the dispatcher's own threads (claimers and the outcome
+# recorder), whose sessions may trade commit durability for speed.
+dispatcher_thread = threading.local()
 
 _INSERT_COLUMNS = (
     "state",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..conf import get_settings
 from ..states import STATE_BITS
-from .base import DatabaseOps
+from .base import DatabaseOps, dispatcher_thread
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
@@ -160,6 +160,7 @@ class _PostgresDispatch(DatabaseOps):
         reads the ends of the claim index, which are full of dead entries while
         a queue drains. The dispatcher's session also skips waiting for the WAL
         flush (DJOBS["ASYNC_COMMIT"]); a database crash can only make a job run again.
+        Other callers get the prepared statements only.
         """
         import psycopg
 
@@ -167,7 +168,13 @@ class _PostgresDispatch(DatabaseOps):
         with wrapper.wrap_database_errors:
             wrapper.ensure_connection()
             raw = wrapper.connection
-            if getattr(wrapper, "_djobs_tuned", None) is not raw and not wrapper.in_atomic_block:
+            # Only the dispatcher's own threads (claimers, recorder) change their
+            # session: a web request or job calling this keeps full durability.
+            if (
+                getattr(dispatcher_thread, "active", False)
+                and getattr(wrapper, "_djobs_tuned", None) is not raw
+                and not wrapper.in_atomic_block
+            ):
                 if get_settings().ASYNC_COMMIT:
                     raw.execute("SET synchronous_commit = off")
                 wrapper._djobs_tuned = raw  # type: ignore[attr-defined]
