@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from ..db.base import dispatcher_thread
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
 from .executor import Execution, run_job
@@ -144,6 +145,7 @@ class Producer:
 
     def _produce(self, wake: threading.Event) -> None:
         delay = 0.05
+        dispatcher_thread.active = True
         try:
             while not self.stopping:
                 free = self._reserve()

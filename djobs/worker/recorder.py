@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from ..db.base import dispatcher_thread
 from ..transitions import COMPLETED, Transition
 from .hooks import TerminalJob, run_after_terminal
 
@@ -70,6 +71,7 @@ class Recorder:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        dispatcher_thread.active = True
         ops: DatabaseOps = self._ops_factory()
         get = self._queue.get
         get_nowait = self._queue.get_nowait
