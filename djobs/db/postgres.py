@@ -274,3 +274,24 @@ class PostgresOps(_PostgresDispatch):
         from .postgres_copy import copy_insert
 
         return copy_insert(self.connection, self.alias, rows, chunk_size)
+
+    # -- batches -----------------------------------------------------------------
+
+    def batch_has_active_jobs(self, *, key: str) -> bool:
+        # Equal keys sit in the index in heap order, and a batch's jobs finish
+        # roughly in the order they were inserted, so the entries of finished
+        # jobs (dead until vacuum) pile up in front of the live ones. Walking the
+        # index backwards starts at the jobs inserted last, which are still live
+        # until the very end: the probe stays one index page however far along.
+        # (With `= key` the planner drops the ORDER BY as constant; a closed
+        # range keeps it, and so the backward scan.)
+        with self._hot_cursor() as cursor:
+            cursor.execute(
+                """SELECT 1 FROM djobs_job
+                   WHERE (meta ->> 'batch_id') >= %s AND (meta ->> 'batch_id') <= %s
+                     AND state IN ('available', 'executing', 'retryable', 'scheduled')
+                   ORDER BY (meta ->> 'batch_id') DESC LIMIT 1""",
+                [key, key],
+                prepare=True,
+            )
+            return cursor.fetchone() is not None
