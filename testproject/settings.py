@@ -81,6 +81,22 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.E
 
 DJOBS = {
     "QUEUES": {"default": 10, "emails": 5, "payments": 2, "backfill": 1},
+    # Seeds 001 and 004: recurring work, declared here and enqueued once per tick.
+    "PERIODIC": {
+        "daily-report": {
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Paris",
+            "job": "testproject.demo.reports.daily_report",
+        },
+        "purge-sessions": {
+            "cron": "*/10 * * * *",
+            "job": "testproject.demo.reports.purge_expired_sessions",
+        },
+        "order-confirmations": {
+            "cron": "*/10 * * * *",
+            "job": "testproject.demo.orders.enqueue_order_confirmations",
+        },
+    },
 }
 
 LOGGING = {

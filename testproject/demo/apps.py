@@ -8,4 +8,4 @@ class DemoConfig(AppConfig):
 
     def ready(self) -> None:
         # Job modules other than jobs.py are registered by importing them here.
-        from . import orders, weekly_update  # noqa: F401
+        from . import orders, reports, weekly_update  # noqa: F401
