@@ -76,8 +76,10 @@ def test_a_batch_can_be_filled_and_sealed_from_another_handle() -> None:
     again.enqueue(batch_jobs.work, 1)
     again.add([batch_jobs.work.new(2)])
     assert b.row.size == 2  # a handle that did not open the batch writes the size at once
+    with b.adding():
+        batch_jobs.work.enqueue_many([(3,), (4,)])
     get_batch(b.id).seal()
-    assert (b.row.state, b.row.size) == ("running", 2)
+    assert (b.row.state, b.row.size) == ("running", 4)
 
 
 def test_get_batch_names_the_bad_id() -> None:

@@ -46,12 +46,12 @@ logger = logging.getLogger("djobs")
 class BatchHandle:
     """A batch to add jobs to: ``enqueue``, ``add``, ``adding()``, then ``seal()``."""
 
-    def __init__(self, batch_id: uuid.UUID, *, opened_here: bool = False) -> None:
+    def __init__(self, batch_id: uuid.UUID, *, counting: bool = False) -> None:
         self.id = batch_id
         self.key = str(batch_id)
-        # The handle that opened the batch counts its jobs in memory and writes
-        # the size once, at the seal; any other handle grows the row per insert.
-        self._counting = opened_here
+        # The `with batch()` block counts its jobs in memory and writes the size
+        # once, at its seal; any other handle grows the row at each insert.
+        self._counting = counting
         self._added = 0
 
     def __repr__(self) -> str:
@@ -122,7 +122,7 @@ def open_batch(
         raise TypeError(f"meta={meta!r} is not valid; use a dict.")
     specs = to_specs({"on_complete": on_complete, "on_success": on_success, "on_discard": on_discard})
     row = store.create(description=description, callbacks=specs, meta=dict(meta or {}))
-    return BatchHandle(row.pk, opened_here=True)
+    return BatchHandle(row.pk)
 
 
 @contextmanager
@@ -146,6 +146,7 @@ def batch(
         description=description,
         meta=meta,
     )
+    handle._counting = True
     try:
         with adding_to(handle):
             yield handle
