@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import IsNull
 from django.utils import timezone as dj_timezone
 
 from .states import ACTIVE_STATES, TERMINAL_STATES, JobState
@@ -85,6 +86,14 @@ class Job(models.Model):
                 KeyTextTransform("batch_id", "meta"),
                 condition=Q(state__in=_ACTIVE),
                 name="djobs_job_batch_active",
+            ),
+            # Listing a batch's jobs in any state (the admin's batch filter). Partial:
+            # jobs outside batches (most of the table) are left out of it.
+            models.Index(
+                KeyTextTransform("batch_id", "meta"),
+                "id",
+                condition=Q(IsNull(KeyTextTransform("batch_id", "meta"), False)),
+                name="djobs_job_batch",
             ),
             # The pruner and the dashboard's throughput.
             models.Index(
@@ -198,6 +207,8 @@ class WorkerProcess(models.Model):
     class Meta:
         db_table = "djobs_worker"
         ordering = ["-started_at"]
+        verbose_name = "worker process"
+        verbose_name_plural = "worker processes"
         indexes = [models.Index(fields=["heartbeat_at"], name="djobs_worker_heartbeat")]
 
     def __str__(self) -> str:
