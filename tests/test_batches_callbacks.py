@@ -8,6 +8,7 @@ import pytest
 
 from djobs import operations
 from djobs.batches import batch, callback, open_batch
+from djobs.batches.completion import flush
 from djobs.models import Batch, Job
 from djobs.worker.runner import run_burst
 from tests.testapp import batch_jobs
@@ -22,6 +23,7 @@ def drain(rounds: int = 6) -> None:
     """Run burst workers until nothing is runnable (callbacks enqueued at the end included)."""
     for _ in range(rounds):
         run_burst({"default": 4})
+        flush()  # the worker's recorder hands batch checks to a thread of their own
         if not Job.objects.filter(state__in=["available", "retryable", "executing"]).exists():
             return
     raise AssertionError("jobs still runnable after draining")
@@ -103,6 +105,7 @@ def test_a_retryable_job_keeps_the_batch_open_until_its_last_attempt() -> None:
     with batch(on_complete=REPORT) as b:
         job = batch_jobs.fails.using(schedule_in=0).enqueue(1)
     run_burst({"default": 1})
+    flush()
     job.refresh_from_db()
     if job.state == "retryable":  # the burst may also have run the retry already
         assert b.row.state == "running"

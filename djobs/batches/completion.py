@@ -4,12 +4,25 @@ Per call, each batch seen is checked once, however many of its jobs the call
 carries: one ``EXISTS`` over the active-jobs index, plus a conditional update
 when a job was discarded or cancelled. The full count by state happens once
 per batch, by whoever finishes it.
+
+Called from the dispatcher's recorder thread, the check is handed to a thread
+of its own (``BatchChecker``): the recorder writes the outcomes of every job,
+batched or not, and must not wait on probes. Batches seen while the checker
+is busy are merged and checked once in its next round, which still starts
+after the commit of every outcome that named them, so the last one is never
+missed. Elsewhere (an admin cancel, the rescuer, the testing helpers) the
+check runs at once, in the caller's thread.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 from collections.abc import Iterable
+
+from django.db import connections
 
 from ..worker.hooks import TerminalJob
 from . import store
@@ -35,9 +48,9 @@ def batches_seen(jobs: Iterable[TerminalJob]) -> dict[str, bool]:
     return seen
 
 
-def check_batches(jobs: list[TerminalJob]) -> None:
-    """Fire the callbacks of the batches that ``jobs`` discarded or finished, each exactly once."""
-    for key, discarded in batches_seen(jobs).items():
+def check_now(seen: dict[str, bool]) -> None:
+    """Check each batch of ``seen`` (batch id -> a job of it was discarded) in this thread."""
+    for key, discarded in seen.items():
         try:
             if discarded and key not in _discard_seen:
                 store.mark_discarded(key)
@@ -50,4 +63,93 @@ def check_batches(jobs: list[TerminalJob]) -> None:
             logger.exception("djobs could not check batch %s", key, extra={"batch_id": key})
 
 
-__all__ = ["batches_seen", "check_batches"]
+# The recorder thread's name in djobs.worker.recorder.
+RECORDER_THREAD = "djobs-recorder"
+# Seconds without work after which the checker thread closes its connection.
+IDLE_CLOSE = 1.0
+
+
+class BatchChecker:
+    """A thread checking the batches the recorder saw, merging those seen while it was busy."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, bool] = {}
+        self._busy = False
+        self._close_requested = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, seen: dict[str, bool]) -> None:
+        """Queue ``seen`` for the checker thread (started on first use)."""
+        with self._changed:
+            for key, discarded in seen.items():
+                self._pending[key] = self._pending.get(key, False) or discarded
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="djobs-batches", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending:
+                    if self._close_requested or not self._changed.wait(IDLE_CLOSE):
+                        # Idle: give the connection back rather than hold it open.
+                        connections.close_all()
+                        self._close_requested = False
+                        self._changed.notify_all()
+                        if not self._pending:
+                            self._changed.wait()
+                work, self._pending = self._pending, {}
+                self._busy = True
+            try:
+                check_now(work)
+            except Exception:
+                logger.exception("djobs batch checks failed")
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued is checked (up to ``timeout`` s), then close its connection."""
+        end = time.monotonic() + timeout
+        with self._changed:
+            thread = self._thread
+            while thread is not None and thread.is_alive() and (self._busy or self._pending):
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(min(remaining, 0.1))
+            # Left over only if the thread died or took too long: check here.
+            work, self._pending = self._pending, {}
+            if thread is not None and thread.is_alive():
+                self._close_requested = True
+                self._changed.notify_all()
+                while self._close_requested and time.monotonic() < end:
+                    self._changed.wait(0.1)
+        if work:
+            check_now(work)
+
+
+checker = BatchChecker()
+
+
+def check_batches(jobs: list[TerminalJob]) -> None:
+    """Fire the callbacks of the batches that ``jobs`` discarded or finished, each exactly once."""
+    seen = batches_seen(jobs)
+    if not seen:
+        return
+    if threading.current_thread().name == RECORDER_THREAD:
+        checker.submit(seen)
+    else:
+        check_now(seen)
+
+
+def flush() -> None:
+    """Finish the batch checks the dispatcher handed over (for code that runs a worker in-process)."""
+    checker.flush()
+
+
+__all__ = ["BatchChecker", "batches_seen", "check_batches", "check_now", "flush"]
