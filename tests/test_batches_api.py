@@ -11,6 +11,7 @@ from djobs.batches.completion import batches_seen
 from djobs.batches.specs import to_spec
 from djobs.exceptions import UnknownJobError
 from djobs.models import Batch, Job
+from djobs.testing import testing_mode
 from djobs.worker.hooks import TerminalJob
 from tests.factories import BatchFactory, JobFactory
 from tests.testapp import batch_jobs
@@ -148,3 +149,16 @@ def test_progress_counts_active_jobs_by_state_and_the_rest_as_finished() -> None
     assert progress(str(b.pk), exact=True) == {"available": 2, "executing": 1, "completed": 1, "discarded": 1}
     done = BatchFactory(state="finished", counts={"completed": 3, "discarded": 0, "cancelled": 0})
     assert progress(done) == {"completed": 3, "discarded": 0, "cancelled": 0}
+
+
+def test_in_inline_mode_the_jobs_run_at_once_and_the_callbacks_when_the_block_exits() -> None:
+    with testing_mode("inline"), batch(on_complete=REPORT, on_success=REPORT) as b:
+        batch_jobs.work.enqueue(1)
+        batch_jobs.work.enqueue_many([(2,), (3,)])
+        assert b.row.state == "open"
+        assert Job.objects.filter(meta__callback_of=b.key).count() == 0
+    row = b.row
+    assert (row.state, row.size, row.counts["completed"]) == ("finished", 3, 3)
+    callbacks = Job.objects.filter(meta__callback_of=b.key)
+    assert sorted(callbacks.values_list("state", flat=True)) == ["completed", "completed"]
+    assert all("batch_id" not in job.meta for job in callbacks)
