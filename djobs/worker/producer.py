@@ -140,6 +140,10 @@ class Producer:
             free = self.concurrency - self.in_flight - self.reserved
             if free <= 0 or (self.saturated and free < self._claim_threshold and self.in_flight):
                 return 0
+            if self.recorder.backlogged:
+                # Outcomes are waiting to be written: claim more only once they are,
+                # so memory and the rows held by this process stay bounded.
+                return 0
             self.reserved += free
             return free
 

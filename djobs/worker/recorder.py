@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
@@ -30,6 +31,8 @@ logger = logging.getLogger("djobs")
 _STOP = object()
 # Outcomes written per statement at most.
 MAX_BATCH = 1000
+# Producers stop claiming while this many outcomes wait to be written.
+MAX_PENDING = 2000
 # While fewer outcomes than this wait, wait this long for more before writing.
 LINGER_BELOW = 32
 LINGER = 0.0005
@@ -38,8 +41,15 @@ LINGER = 0.0005
 class Recorder:
     """The thread that writes outcomes; ``push`` is safe from any thread."""
 
-    def __init__(self, ops_factory: Any, worker_id: str) -> None:
+    def __init__(
+        self,
+        ops_factory: Any,
+        worker_id: str,
+        on_caught_up: Callable[[], None] | None = None,
+    ) -> None:
         self._ops_factory = ops_factory
+        self.on_caught_up = on_caught_up
+        self._throttled = False
         self.worker_id = worker_id
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
@@ -53,6 +63,14 @@ class Recorder:
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def backlogged(self) -> bool:
+        """Say whether so many outcomes wait that producers should stop claiming."""
+        if self._pending >= MAX_PENDING:
+            self._throttled = True
+            return True
+        return False
 
     def start(self) -> None:
         self._thread.start()
@@ -145,6 +163,10 @@ class Recorder:
         with self._lock:
             self._pending -= len(batch)
             self.generation += 1
+        if self._throttled and self._pending < MAX_PENDING:
+            self._throttled = False
+            if self.on_caught_up is not None:
+                self.on_caught_up()
         run_after_terminal(terminal)
 
     def _give_back(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> None:

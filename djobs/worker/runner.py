@@ -74,6 +74,7 @@ class Runner:
         self._stop = threading.Event()
         self.exit_status = 0
         self.recorder = Recorder(lambda: self.ops, self.worker_id)
+        self.recorder.on_caught_up = self._wake_all
         self.producers = {
             name: Producer(
                 queue_name=name,
