@@ -67,6 +67,8 @@ def check_now(seen: dict[str, bool]) -> None:
 RECORDER_THREAD = "djobs-recorder"
 # Seconds without work after which the checker thread closes its connection.
 IDLE_CLOSE = 1.0
+# Seconds between the starts of two rounds of the checker thread, at least.
+ROUND_INTERVAL = 0.05
 
 
 class BatchChecker:
@@ -91,7 +93,17 @@ class BatchChecker:
             self._changed.notify_all()
 
     def _run(self) -> None:
+        next_round = 0.0
         while True:
+            # At most one round per ROUND_INTERVAL: batches seen meanwhile are merged,
+            # so a batch of 100k jobs costs a few hundred probes, not one per write.
+            # The wait never decides anything: every batch queued is still checked
+            # after the commit that queued it.
+            pause = next_round - time.monotonic()
+            if pause > 0:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._close_requested, pause)
+            next_round = time.monotonic() + ROUND_INTERVAL
             with self._changed:
                 while not self._pending:
                     if self._close_requested or not self._changed.wait(IDLE_CLOSE):
