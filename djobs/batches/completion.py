@@ -119,6 +119,7 @@ class BatchChecker:
                 check_now(work)
             except Exception:
                 logger.exception("djobs batch checks failed")
+                connections.close_all()  # a broken connection is not reused; the sweeper retries
             finally:
                 with self._changed:
                     self._busy = False
