@@ -284,14 +284,15 @@ class PostgresOps(_PostgresDispatch):
         # index backwards starts at the jobs inserted last, which are still live
         # until the very end: the probe stays one index page however far along.
         # (With `= key` the planner drops the ORDER BY as constant; a closed
-        # range keeps it, and so the backward scan.)
-        with self._hot_cursor() as cursor:
+        # range keeps it, and so the backward scan.) A plain cursor, not the
+        # dispatcher's tuned one: a seal in a web request must not turn off
+        # synchronous_commit for the rest of that connection's life.
+        with self.connection.cursor() as cursor:
             cursor.execute(
                 """SELECT 1 FROM djobs_job
                    WHERE (meta ->> 'batch_id') >= %s AND (meta ->> 'batch_id') <= %s
                      AND state IN ('available', 'executing', 'retryable', 'scheduled')
                    ORDER BY (meta ->> 'batch_id') DESC LIMIT 1""",
                 [key, key],
-                prepare=True,
             )
             return cursor.fetchone() is not None
