@@ -135,8 +135,12 @@ class JobAdmin(admin.ModelAdmin):
         # Django's own delete page must not remove a running job either.
         return super().has_delete_permission(request, obj) and (obj is None or operations.deletable(obj))
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes action_location (change list or change form); 5.2 and 6.0 do not.
+        if action_location is None:
+            actions = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
         actions.pop("delete_selected", None)  # it loads every row; delete_jobs is one statement
         return actions
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,7 +78,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # The demo's jobs "send" email into memory; DeliveredEmail rows show what went out.
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+_email_backend = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _email_backend}}
+else:
+    EMAIL_BACKEND = _email_backend
 
 DJOBS = {
     "QUEUES": {"default": 10, "emails": 5, "payments": 2, "backfill": 1},

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import django
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
@@ -63,7 +64,14 @@ def test_email_worker_sends_the_email() -> None:
 
 
 def test_email_worker_retries_when_the_mail_server_is_down() -> None:
-    with override_settings(EMAIL_BACKEND=f"{__name__}.DownBackend"):
+    backend = f"{__name__}.DownBackend"
+    # Django 6.1 configures mail with MAILERS; earlier versions with EMAIL_BACKEND.
+    mail_settings = (
+        {"MAILERS": {"default": {"BACKEND": backend}}}
+        if django.VERSION >= (6, 1)
+        else {"EMAIL_BACKEND": backend}
+    )
+    with override_settings(**mail_settings):
         result = perform_job(send_email, kwargs={"to": "user@example.com", "subject": "T", "body": "B"})
         assert result.retryable and result.error == "ConnectionError: SMTP server unreachable"
         # On its last attempt the same failure discards the job.

@@ -41,7 +41,7 @@ def guarded_run(job: Job, alias: str, *, round_trip_arguments: bool = True) -> t
     connection = connections[alias]
     if not connection.in_atomic_block:
         return run_job(job, round_trip_arguments=round_trip_arguments)
-    savepoint = transaction.savepoint(using=alias)
+    savepoint = _savepoint_create(using=alias)
     execution, transition = run_job(job, round_trip_arguments=round_trip_arguments)
     if isinstance(execution.exception, DatabaseError) or connection.needs_rollback:
         transaction.set_rollback(False, using=alias)
@@ -88,3 +88,7 @@ def record(ops: DatabaseOps, worker_id: str, job: Job, transition: Transition) -
 
 
 __all__ = ["guarded_run", "helper_worker_id", "mark_executing", "record"]
+
+
+# Django 6.1 renamed transaction.savepoint() to savepoint_create().
+_savepoint_create = getattr(transaction, "savepoint_create", transaction.savepoint)
