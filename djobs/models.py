@@ -84,7 +84,9 @@ class Job(models.Model):
             # the active rows, so its cost does not grow with finished jobs.
             models.Index(
                 KeyTextTransform("batch_id", "meta"),
-                condition=Q(state__in=_ACTIVE),
+                # Jobs outside any batch are left out: every claim and stage of a
+                # plain job would otherwise write a NULL entry here.
+                condition=Q(state__in=_ACTIVE) & Q(IsNull(KeyTextTransform("batch_id", "meta"), False)),
                 name="djobs_job_batch_active",
             ),
             # Listing a batch's jobs in any state (the admin's batch filter). Partial:
@@ -95,9 +97,12 @@ class Job(models.Model):
                 condition=Q(IsNull(KeyTextTransform("batch_id", "meta"), False)),
                 name="djobs_job_batch",
             ),
-            # The pruner and the dashboard's throughput.
+            # The pruner (state, finished before), terminal-state counts and the
+            # dashboard's throughput. Every other state has its own partial index
+            # above, so no full (state, ...) index is needed: on PostgreSQL each
+            # full index costs an entry on every state change of every job.
             models.Index(
-                fields=["finished_at"],
+                fields=["state", "finished_at"],
                 condition=Q(state__in=_TERMINAL),
                 name="djobs_job_finished",
             ),
@@ -107,7 +112,6 @@ class Job(models.Model):
                 condition=Q(state=JobState.EXECUTING),
                 name="djobs_job_executing",
             ),
-            models.Index(fields=["state", "queue"], name="djobs_job_state_queue"),
             models.Index(fields=["path", "state"], name="djobs_job_path_state"),
         ]
 
