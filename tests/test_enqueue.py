@@ -159,3 +159,15 @@ def test_bulk_item_of_the_wrong_shape_is_refused() -> None:
 def test_module_level_enqueue_many_refuses_items_that_are_not_built_with_new() -> None:
     with pytest.raises(TypeError, match=r"build items with job_function\.new"):
         djobs.enqueue_many([(1, 2)])  # type: ignore[list-item]
+
+
+def test_bulk_insert_keeps_awkward_text_exactly() -> None:
+    # Enough rows for PostgreSQL's COPY path, whose text format escapes these.
+    awkward = ["tab\there", "new\nline", "back\\slash", 'quote"s', "\\N", "ünïcödé ✓", "cr\rlf", ""]
+    items = [(text, {"k\t": text}) for text in awkward] * 8
+    jobs = echo.using(queue="q\\x", meta={"m": "a\nb"}).enqueue_many(items)
+    rows = Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("pk")
+    assert [(r.args, r.queue, r.meta) for r in rows] == [
+        ([text, {"k\t": text}], "q\\x", {"m": "a\nb"}) for text, _ in items
+    ]
+    assert [j.pk for j in jobs] == [r.pk for r in rows]

@@ -273,7 +273,7 @@ class PostgresOps(_PostgresDispatch):
             return super()._insert_plain(rows, chunk_size)
         from .postgres_copy import copy_insert
 
-        return copy_insert(self.connection, self.alias, rows, chunk_size)
+        return copy_insert(self.connection, self.alias, rows, chunk_size, self._new_job)
 
     # -- batches -----------------------------------------------------------------
 

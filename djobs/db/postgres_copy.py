@@ -8,7 +8,7 @@ Job objects are built from what was sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,11 +35,13 @@ def _json(value: Any) -> str:
 
 
 def copy_insert(
-    connection: BaseDatabaseWrapper, alias: str, rows: Sequence[PendingJob], chunk_size: int
+    connection: BaseDatabaseWrapper,
+    alias: str,
+    rows: Sequence[PendingJob],
+    chunk_size: int,
+    new_job: Callable[[PendingJob], Job],
 ) -> list[Job]:
     """Insert ``rows`` (none with a unique key) and return their Job objects with ids."""
-    from ..models import Job
-
     jobs: list[Job] = []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -65,21 +67,8 @@ def copy_insert(
             with raw.copy(f"COPY djobs_job ({_COLUMNS}) FROM STDIN") as copy:
                 copy.write("".join(lines))
     for pk, row in zip(ids, rows, strict=True):
-        job = Job(
-            id=pk,
-            state=row.state,
-            queue=row.queue,
-            path=row.path,
-            args=row.args,
-            kwargs=row.kwargs,
-            meta=row.meta,
-            tags=row.tags,
-            priority=row.priority,
-            max_attempts=row.max_attempts,
-            unique_states=row.unique_states,
-            inserted_at=row.inserted_at,
-            scheduled_at=row.scheduled_at,
-        )
+        job = new_job(row)
+        job.pk = pk
         job._state.adding = False
         job._state.db = alias
         jobs.append(job)
