@@ -67,8 +67,9 @@ def check_now(seen: dict[str, bool]) -> None:
 RECORDER_THREAD = "djobs-recorder"
 # Seconds without work after which the checker thread closes its connection.
 IDLE_CLOSE = 1.0
-# Seconds between the starts of two rounds of the checker thread, at least.
+# Seconds between the starts of two rounds of the checker thread, at least, and at most.
 ROUND_INTERVAL = 0.05
+MAX_PAUSE = 1.0
 
 
 class BatchChecker:
@@ -95,15 +96,16 @@ class BatchChecker:
     def _run(self) -> None:
         next_round = 0.0
         while True:
-            # At most one round per ROUND_INTERVAL: batches seen meanwhile are merged,
-            # so a batch of 100k jobs costs a few hundred probes, not one per write.
-            # The wait never decides anything: every batch queued is still checked
-            # after the commit that queued it.
+            # At most one round per ROUND_INTERVAL, and rounds take at most a tenth
+            # of the time (a probe slows down while the batch index is full of the
+            # finished jobs' dead entries): batches seen meanwhile are merged, so a
+            # batch of 100k jobs costs a few hundred probes, not one per write. The
+            # wait never decides anything: every batch queued is still checked after
+            # the commit that queued it.
             pause = next_round - time.monotonic()
             if pause > 0:
                 with self._changed:
                     self._changed.wait_for(lambda: self._close_requested, pause)
-            next_round = time.monotonic() + ROUND_INTERVAL
             with self._changed:
                 while not self._pending:
                     if self._close_requested or not self._changed.wait(IDLE_CLOSE):
@@ -115,8 +117,11 @@ class BatchChecker:
                             self._changed.wait()
                 work, self._pending = self._pending, {}
                 self._busy = True
+            started = time.monotonic()
             try:
                 check_now(work)
+                spent = time.monotonic() - started
+                next_round = started + max(ROUND_INTERVAL, min(spent * 10, MAX_PAUSE))
             except Exception:
                 logger.exception("djobs batch checks failed")
                 connections.close_all()  # a broken connection is not reused; the sweeper retries
