@@ -18,13 +18,17 @@ from .states import JobState
 from .uniqueness import parse_unique, unique_key
 
 if TYPE_CHECKING:
+    from .db.base import DatabaseOps
     from .decorators import EnqueueOptions, JobFunction
     from .models import Job
 
 # Meta merged into every job enqueued while set (batches tag their jobs this way).
 ambient_meta: ContextVar[dict[str, Any] | None] = ContextVar("djobs_ambient_meta", default=None)
 
-# Called with the inserted jobs after each insert (batches count their jobs this way).
+# Called with the inserted jobs inside each insert's transaction (batches count
+# their jobs this way). A hook may carry ``applies(rows) -> bool`` saying whether
+# it acts on these PendingJob rows; without it, it is assumed to, and a single
+# enqueue outside a transaction then takes the slower transactional path.
 after_insert_hooks: list[Callable[[list[Job]], None]] = []
 
 
@@ -159,15 +163,31 @@ def insert_pending(pending: Iterable[PendingJob]) -> list[Job]:
 
         return run_inline(rows)
     ops = get_ops()
+    notify = conf.NOTIFY and ops.supports_listen_notify
+    if _single_statement(ops, rows):
+        return [ops.job_insert_one(rows[0], notify=notify and rows[0].state == JobState.AVAILABLE)]
     with transaction.atomic(using=ops.alias, savepoint=False):
         jobs = ops.job_insert_many(rows, chunk_size=conf.BULK_CHUNK_SIZE)
-        if conf.NOTIFY and ops.supports_listen_notify:
+        if notify:
             queues = sorted({job.queue for job in jobs if job.state == JobState.AVAILABLE})
             if queues:
                 ops.notify_inserted(queues)
         for hook in after_insert_hooks:
             hook(jobs)
     return jobs
+
+
+def _single_statement(ops: DatabaseOps, rows: list[PendingJob]) -> bool:
+    """Say whether ``rows`` can go in as one autocommit statement (insert and notify)."""
+    return (
+        len(rows) == 1
+        and rows[0].unique_key is None
+        and ops.supports_single_statement_insert
+        and ops.connection.get_autocommit()
+        # A hook that acts on these rows (batches growing their size) must share
+        # their transaction; hooks say so with an ``applies(rows)`` attribute.
+        and not any(getattr(hook, "applies", lambda _rows: True)(rows) for hook in after_insert_hooks)
+    )
 
 
 def enqueue_many(pending: Iterable[PendingJob]) -> list[Job]:

@@ -100,3 +100,21 @@ def test_a_scheduled_job_sends_no_wake_up() -> None:
         assert _notifications(listener, 0.3) == []
     finally:
         listener.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_single_enqueue_outside_a_transaction_is_one_statement_that_notifies() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    listener = _listen()
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            job = add.using(queue="math").enqueue(1, 2)
+        assert len(queries) == 1, [q["sql"] for q in queries]
+        assert "pg_notify" in queries[0]["sql"]
+        assert Job.objects.get(pk=job.pk).args == [1, 2]
+        assert _notifications(listener, 2.0) == ["math"]
+    finally:
+        listener.close()  # type: ignore[attr-defined]
+

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..enqueue import ambient_meta
 
@@ -74,6 +74,14 @@ def count_inserted(jobs: list[Job]) -> None:
         if handle is not None and handle.key == key and handle.count_added(n):
             continue
         grow(key, n)
+
+
+def _applies(rows: list[Any]) -> bool:
+    # Only rows tagged with a batch need the batch row grown in their transaction.
+    return any(BATCH_KEY in (row.meta or {}) for row in rows)
+
+
+count_inserted.applies = _applies  # type: ignore[attr-defined]
 
 
 __all__ = ["BATCH_KEY", "adding_to", "batch_counts_of", "count_inserted"]

@@ -41,6 +41,9 @@ _INSERT_COLUMNS = (
 )
 
 
+_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+
+
 class DatabaseOps:
     """SQL for one database alias. Subclasses set the capability flags."""
 
@@ -149,38 +152,49 @@ class DatabaseOps:
         return found
 
     def _insert_ignoring_conflicts(self, rows: Sequence[PendingJob]) -> list[tuple[int, str]]:
-        ops = self.connection.ops
-        placeholders = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
         sql = (
             f"INSERT INTO {self.table()} ({', '.join(_INSERT_COLUMNS)}) VALUES "
-            + ", ".join([placeholders] * len(rows))
+            + ", ".join([_PLACEHOLDERS] * len(rows))
             + " ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING"
             + " RETURNING id, unique_key"
         )
         params: list[Any] = []
         for row in rows:
-            params.extend(
-                [
-                    row.state,
-                    row.queue,
-                    row.path,
-                    self.adapt_json(row.args),
-                    self.adapt_json(row.kwargs),
-                    self.adapt_json(row.meta),
-                    self.adapt_json(row.tags),
-                    row.priority,
-                    0,
-                    row.max_attempts,
-                    self.adapt_json([]),
-                    row.unique_key,
-                    row.unique_states,
-                    ops.adapt_datetimefield_value(row.inserted_at),
-                    ops.adapt_datetimefield_value(row.scheduled_at),
-                ]
-            )
+            params.extend(self._row_params(row))
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
             return [(int(pk), str(key)) for pk, key in cursor.fetchall()]
+
+    def _row_params(self, row: PendingJob) -> list[Any]:
+        """Return ``row``'s values in _INSERT_COLUMNS order, adapted for this database."""
+        ops = self.connection.ops
+        return [
+            row.state,
+            row.queue,
+            row.path,
+            self.adapt_json(row.args),
+            self.adapt_json(row.kwargs),
+            self.adapt_json(row.meta),
+            self.adapt_json(row.tags),
+            row.priority,
+            0,
+            row.max_attempts,
+            self.adapt_json([]),
+            row.unique_key,
+            row.unique_states,
+            ops.adapt_datetimefield_value(row.inserted_at),
+            ops.adapt_datetimefield_value(row.scheduled_at),
+        ]
+
+    #: Whether job_insert_one() can insert and notify in one autocommit statement.
+    supports_single_statement_insert = False
+
+    def job_insert_one(self, row: PendingJob, *, notify: bool) -> Job:
+        """Insert one plain row (no unique key) and, if ``notify``, wake its queue, in one statement.
+
+        Only for connections in autocommit: the statement is its own transaction.
+        """
+        raise NotImplementedError
 
     def adapt_json(self, value: Any) -> Any:
         """Return ``value`` ready to bind as a JSON column parameter."""

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..conf import get_settings
 from ..states import STATE_BITS
+from .base import _INSERT_COLUMNS as INSERT_COLUMNS
+from .base import _PLACEHOLDERS as PLACEHOLDERS
 from .base import DatabaseOps, dispatcher_thread
 
 if TYPE_CHECKING:
@@ -296,3 +298,27 @@ class PostgresOps(_PostgresDispatch):
                 [key, key],
             )
             return cursor.fetchone() is not None
+
+    supports_single_statement_insert = True
+
+    def job_insert_one(self, row: PendingJob, *, notify: bool) -> Job:
+        # One round trip instead of four (BEGIN, INSERT, NOTIFY, COMMIT): on an
+        # idle machine each round trip can cost a millisecond of wake-up, and this
+        # is the path of every single enqueue made outside a transaction.
+        insert = (
+            f"INSERT INTO djobs_job ({', '.join(INSERT_COLUMNS)}) VALUES {PLACEHOLDERS} RETURNING id"
+        )
+        params = self._row_params(row)
+        if notify:
+            sql = f"WITH ins AS ({insert}) SELECT ins.id, pg_notify(%s, %s) FROM ins"
+            params += [NOTIFY_CHANNEL, row.queue]
+        else:
+            sql = insert
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            pk = cursor.fetchone()[0]
+        job = self._new_job(row)
+        job.pk = pk
+        job._state.adding = False
+        job._state.db = self.alias
+        return job
