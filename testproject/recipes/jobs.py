@@ -14,13 +14,16 @@ from testproject.demo.models import Customer
 from . import gateway
 from .models import Invoice, Payment
 
-BACKFILL_DELAY = 1
+# --8<-- [start:delay]
+BACKFILL_DELAY = 1  # seconds between two steps: the external service's rate limit
+# --8<-- [end:delay]
 
 
 class InvalidAddress(ValueError):
     """The address cannot receive mail; retrying will not help."""
 
 
+# --8<-- [start:email]
 @job(queue="emails", max_attempts=3, priority=1)
 def send_email(to: str, subject: str, body: str) -> str:
     """Send one email; an unusable address cancels the job, a transport error retries it."""
@@ -30,8 +33,10 @@ def send_email(to: str, subject: str, body: str) -> str:
     if not sent:
         raise ConnectionError(f"the mail backend did not send to {to!r}")
     return to
+# --8<-- [end:email]
 
 
+# --8<-- [start:invoice]
 @job(queue="default", max_attempts=5)
 def process_invoice(invoice_id: int) -> str:
     """Render the invoice's PDF and have it emailed, once, however many times this runs."""
@@ -48,8 +53,10 @@ def process_invoice(invoice_id: int) -> str:
             f"Your invoice for {invoice.amount_cents / 100:.2f} is attached ({pdf_name}).",
         )
     return pdf_name
+# --8<-- [end:invoice]
 
 
+# --8<-- [start:payment]
 @job(queue="payments", max_attempts=3)
 def process_payment(payment_id: int) -> str:
     """Charge a payment exactly once: completed is success, processing elsewhere snoozes."""
@@ -72,8 +79,10 @@ def process_payment(payment_id: int) -> str:
         raise  # a failed attempt: retried with backoff
     Payment.objects.filter(pk=payment_id).update(status=Payment.Status.COMPLETED, gateway_ref=ref)
     return ref
+# --8<-- [end:payment]
 
 
+# --8<-- [start:backfill]
 def lookup_timezone(customer: Customer) -> str:
     """Stand-in for the rate-limited external service of seed 000."""
     return "Europe/Paris" if customer.email.endswith(".fr") else "UTC"
@@ -94,3 +103,14 @@ def update_timezone(customer_id: int, backfill: bool = False) -> str:
         if next_id is not None:
             update_timezone.using(schedule_in=BACKFILL_DELAY).enqueue(next_id, backfill=True)
     return lookup_timezone(customer)
+# --8<-- [end:backfill]
+
+
+# --8<-- [start:unique]
+@job(unique={"period": 60, "states": ["available", "scheduled", "executing"], "keys": ["customer_id"]})
+def sync_customer(customer_id: int, reason: str = "") -> str:
+    """Refresh one customer; only one job per customer waits or runs in any minute."""
+    customer = Customer.objects.get(pk=customer_id)
+    Customer.objects.filter(pk=customer_id).update(timezone=lookup_timezone(customer))
+    return customer.email
+# --8<-- [end:unique]
