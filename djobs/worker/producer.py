@@ -33,6 +33,24 @@ logger = logging.getLogger("djobs")
 CLAIMERS = 1
 # Seconds between looks at the change counter of an idle queue (SQLite).
 CHANGE_POLL = 0.005
+# Short jobs: claim up to PREFETCH_FACTOR x concurrency so a thread finishing a
+# job finds the next one already claimed, and one claim round trip serves many
+# jobs. Only while jobs average under PREFETCH_BELOW seconds: a long job held in
+# the inbox would wait for a slot while another worker sat idle.
+PREFETCH_FACTOR = 3
+PREFETCH_BELOW = 0.05
+# Weight of the latest job in the running mean of job durations.
+DURATION_WEIGHT = 0.1
+
+
+def claim_capacity(concurrency: int, mean_duration: float) -> int:
+    """Return how many jobs a queue may hold claimed: running plus waiting for a thread."""
+    return concurrency * PREFETCH_FACTOR if mean_duration < PREFETCH_BELOW else concurrency
+
+
+def next_mean(mean: float, duration: float) -> float:
+    """Return the running mean of job durations after one more job."""
+    return mean + DURATION_WEIGHT * (duration - mean)
 
 
 class Producer:
@@ -68,7 +86,8 @@ class Producer:
         self._lock = threading.Lock()
         self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._claim_threshold = max(1, concurrency // 4)
+        # Start as if jobs were long: prefetch only once short jobs are seen.
+        self.mean_duration = PREFETCH_BELOW
         self.reserved = 0
         self._watch_changes = ops.supports_change_counter
         # One claimer thread per queue; the slot reservation lets more share a
@@ -137,8 +156,9 @@ class Producer:
     def _reserve(self) -> int:
         """Reserve the free slots for one claim; 0 when claiming now is not worth it."""
         with self._lock:
-            free = self.concurrency - self.in_flight - self.reserved
-            if free <= 0 or (self.saturated and free < self._claim_threshold and self.in_flight):
+            capacity = claim_capacity(self.concurrency, self.mean_duration)
+            free = capacity - self.in_flight - self.reserved
+            if free <= 0 or (self.saturated and free < max(1, capacity // 4) and self.in_flight):
                 return 0
             if self.recorder.backlogged:
                 # Outcomes are waiting to be written: claim more only once they are,
@@ -257,6 +277,7 @@ class Producer:
                 execution = Execution(exception=exc, traceback=format_traceback(exc))
                 transition = decide(job, execution, timezone.now())
             del self.running[thread_id]
+            self.mean_duration = next_mean(self.mean_duration, time.monotonic() - started)
             still_ours = finish(running)
             close_old_connections()
             if still_ours:
