@@ -236,3 +236,26 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
         timeout=120,
     )
     assert build.returncode == 0, build.stderr
+
+
+def test_every_test_the_docs_name_as_proof_exists() -> None:
+    defined = set()
+    for test_file in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^def (test_\w+)", test_file.read_text(), re.M))
+    named = {
+        (str(page.relative_to(ROOT)), name)
+        for page in PAGES
+        for name in re.findall(r"`(?:tests/test_\w+\.py::)?(test_\w+)`", page.read_text())
+    }
+    missing = sorted(f"{where}: {name}" for where, name in named if name not in defined)
+    assert not missing, f"tests named in the docs that do not exist: {missing}"
+
+
+def test_every_test_file_the_docs_name_exists() -> None:
+    missing = sorted(
+        f"{page.relative_to(ROOT)}: {path}"
+        for page in PAGES
+        for path in re.findall(r"`(tests/[\w/]+\.py)", page.read_text())
+        if not (ROOT / path).is_file()
+    )
+    assert not missing, f"test files named in the docs that do not exist: {missing}"
