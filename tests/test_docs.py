@@ -259,3 +259,15 @@ def test_every_test_file_the_docs_name_exists() -> None:
         if not (ROOT / path).is_file()
     )
     assert not missing, f"test files named in the docs that do not exist: {missing}"
+
+
+def test_every_djobs_setting_is_documented_in_the_settings_reference() -> None:
+    reference = (DOCS / "reference" / "settings.md").read_text()
+    assert not [key for key in DEFAULTS if f"`{key}`" not in reference]
+
+
+def test_the_system_checks_the_docs_list_are_the_ones_the_code_raises() -> None:
+    check_id = re.compile(r"djobs(?:\.\w+)?\.[EW]\d{3}")
+    in_docs = {i for page in PAGES for i in check_id.findall(page.read_text())}
+    in_code = {i for f in (ROOT / "djobs").rglob("*.py") for i in check_id.findall(f.read_text())}
+    assert in_docs == in_code, f"only in docs: {in_docs - in_code}; only in code: {in_code - in_docs}"
