@@ -171,3 +171,12 @@ def test_batches_finish_independently() -> None:
     assert Batch.objects.get(pk=first.id).state == "finished"
     assert Batch.objects.get(pk=second.id).state == "running"
     assert len(callbacks_of(first.id)) == 1 and callbacks_of(second.id) == []
+
+
+def test_one_burst_run_also_runs_the_callbacks_its_batch_jobs_trigger() -> None:
+    with batch(on_complete=batch_jobs.report, on_success=batch_jobs.report) as b:
+        batch_jobs.work.enqueue_many([(i,) for i in range(20)])
+    run_burst({"default": 4})
+    callbacks = callbacks_of(b.id)
+    assert [job.state for job in callbacks] == ["completed", "completed"]
+    assert b.row.state == "finished"

@@ -130,6 +130,11 @@ class BatchChecker:
                     self._busy = False
                     self._changed.notify_all()
 
+    def has_work(self) -> bool:
+        """Say whether batches are waiting to be checked or being checked."""
+        with self._changed:
+            return bool(self._busy or self._pending)
+
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued is checked (up to ``timeout`` s), then close its connection."""
         end = time.monotonic() + timeout
@@ -170,4 +175,12 @@ def flush() -> None:
     checker.flush()
 
 
-__all__ = ["BatchChecker", "batches_seen", "check_batches", "check_now", "flush"]
+def flush_if_pending() -> bool:
+    """Finish pending batch checks; say whether there were any (a ``before_idle`` hook)."""
+    if not checker.has_work():
+        return False
+    checker.flush()
+    return True
+
+
+__all__ = ["BatchChecker", "batches_seen", "check_batches", "check_now", "flush", "flush_if_pending"]

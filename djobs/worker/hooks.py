@@ -48,4 +48,21 @@ def run_after_terminal(jobs: list[TerminalJob]) -> None:
             logger.exception("djobs after_terminal hook %r failed", hook, extra={"djobs_hook": repr(hook)})
 
 
-__all__ = ["TerminalJob", "after_terminal", "run_after_terminal"]
+#: Callables run when a ``--burst`` worker finds nothing left to do, before it
+#: exits: each finishes work it was handed in the background and returns True
+#: if there was any (it may have enqueued jobs), so the worker looks again.
+before_idle: list[Callable[[], bool]] = []
+
+
+def run_before_idle() -> bool:
+    """Call every ``before_idle`` hook; say whether any of them had work."""
+    busy = False
+    for hook in list(before_idle):
+        try:
+            busy = bool(hook()) or busy
+        except Exception:
+            logger.exception("djobs before_idle hook %r failed", hook)
+    return busy
+
+
+__all__ = ["TerminalJob", "after_terminal", "before_idle", "run_after_terminal", "run_before_idle"]

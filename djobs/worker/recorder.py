@@ -160,6 +160,10 @@ class Recorder:
             if transition.outcome != COMPLETED:
                 _log_outcome(job, transition)
         self.recorded += len(held)
+        # Hooks first: until they have run, the outcomes still count as pending,
+        # so a burst run cannot see "nothing left" while a hook is about to
+        # enqueue more (a batch's callback).
+        run_after_terminal(terminal)
         with self._lock:
             self._pending -= len(batch)
             self.generation += 1
@@ -167,7 +171,6 @@ class Recorder:
             self._throttled = False
             if self.on_caught_up is not None:
                 self.on_caught_up()
-        run_after_terminal(terminal)
 
     def _give_back(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> None:
         # Not recorded: put the jobs back to available so they run again; if even

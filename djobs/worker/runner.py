@@ -29,6 +29,7 @@ from ..exceptions import UnknownJobError
 from ..maintenance.services import default_services
 from ..transitions import decide
 from .executor import Execution
+from .hooks import run_before_idle
 from .notifier import Notifier
 from .producer import Producer
 from .recorder import Recorder
@@ -234,6 +235,8 @@ class Runner:
                     p.idle() and p.empty_claim_at is not None and p.empty_claim_at >= since
                     for p in self.producers.values()
                 )
+                # Background work (batch checks) may still enqueue jobs: finish it first.
+                and not run_before_idle()
             ):
                 return True
         generation = self.recorder.generation
