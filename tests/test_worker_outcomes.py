@@ -204,3 +204,23 @@ def test_outcome_that_cannot_be_written_gives_the_job_back() -> None:
     recorder.stop(timeout=30)
     row = refresh(job)
     assert (row.state, row.attempt) == ("available", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_signal_receiver_does_not_fail_the_job(caplog: pytest.LogCaptureFixture) -> None:
+    from djobs import job_finished, job_started
+
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("metrics backend down")
+
+    job_started.connect(broken)
+    job_finished.connect(broken)
+    try:
+        job = add.enqueue(2, 3)
+        run_burst({"default": 1})
+    finally:
+        job_started.disconnect(broken)
+        job_finished.disconnect(broken)
+    row = Job.objects.get(pk=job.pk)
+    assert (row.state, row.result, row.attempt) == ("completed", 5, 1)
+    assert "metrics backend down" in caplog.text

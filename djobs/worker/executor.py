@@ -10,6 +10,7 @@ dispatcher and the testing helpers both use it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from ..transitions import Transition, decide, format_traceback
 
 if TYPE_CHECKING:
     from ..models import Job
+
+logger = logging.getLogger("djobs")
 
 
 @dataclass
@@ -93,12 +96,12 @@ def run_job(
     The row is not written: the caller records the transition (the dispatcher
     in batches, fenced on worker and attempt).
     """
-    job_started.send(sender=type(job), job=job)
+    _log_receiver_errors(job_started.send_robust(sender=type(job), job=job), job)
     if before is not None:
         before()
     execution = execute(job, round_trip_arguments=round_trip_arguments)
     transition = decide(job, execution, now())
-    job_finished.send(
+    responses = job_finished.send_robust(
         sender=type(job),
         job=job,
         outcome=transition.outcome,
@@ -106,7 +109,23 @@ def run_job(
         duration=execution.duration,
         exception=execution.exception,
     )
+    _log_receiver_errors(responses, job)
     return execution, transition
+
+
+def _log_receiver_errors(responses: list[tuple[Any, Any]], job: Job) -> None:
+    # A receiver's bug (metrics, logging) must not fail the job: the job would be
+    # retried and its side effects repeated. It is logged instead.
+    for receiver, response in responses:
+        if isinstance(response, Exception):
+            logger.error(
+                "djobs signal receiver %r failed for job %s: %s",
+                receiver,
+                job.id,
+                response,
+                exc_info=response,
+                extra={"job_id": job.id, "job_path": job.path},
+            )
 
 
 __all__ = ["Execution", "execute", "run_job"]
