@@ -59,8 +59,14 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web process share one file: WAL lets readers run beside the
     # writer, and a busy timeout makes writers wait for each other instead of failing.
+    # IMMEDIATE transactions take the write lock when they begin, so two processes
+    # never deadlock upgrading a read into a write ("database is locked").
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
     # Tests that start runjobs subprocesses need a file, not the in-memory default.
     DATABASES["default"]["TEST"] = {

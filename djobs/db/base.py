@@ -317,15 +317,16 @@ class DatabaseOps:
         """Insert this process's WorkerProcess row."""
         from ..models import WorkerProcess
 
-        WorkerProcess.objects.using(self.alias).update_or_create(
-            id=worker_id,
-            defaults={
-                "hostname": hostname,
-                "pid": pid,
-                "queues": queues,
-                "started_at": now,
-                "heartbeat_at": now,
-            },
+        # One INSERT ... ON CONFLICT DO UPDATE: update_or_create reads, then writes,
+        # and on SQLite two processes starting together deadlock on that upgrade.
+        row = WorkerProcess(
+            id=worker_id, hostname=hostname, pid=pid, queues=queues, started_at=now, heartbeat_at=now
+        )
+        WorkerProcess.objects.using(self.alias).bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=["hostname", "pid", "queues", "started_at", "heartbeat_at"],
         )
 
     def worker_heartbeat(
