@@ -16,7 +16,7 @@ from ..states import JobState
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the job filters to ``parser``; each may be repeated and they combine with AND."""
+    """Add the job filters to ``parser``: a repeated filter means any of its values; filters AND."""
     parser.add_argument("--state", action="append", default=[], choices=JobState.values, help="Job state.")
     parser.add_argument("--queue", action="append", default=[], help="Queue name.")
     parser.add_argument("--path", action="append", default=[], help="Dotted path of the @job function.")
