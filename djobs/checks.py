@@ -14,8 +14,7 @@ from .conf import validate
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     raw = getattr(settings, "DJOBS", {})
     errors: list[CheckMessage] = [
-        Error(problem.message, hint=problem.hint or None, id=problem.id)
-        for problem in validate(raw)
+        Error(problem.message, hint=problem.hint or None, id=problem.id) for problem in validate(raw)
     ]
     # Periodic schedules (djobs.E010-E016); a non-dict PERIODIC is already E005 above.
     if isinstance(raw, dict) and isinstance(raw.get("PERIODIC"), dict):

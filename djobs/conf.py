@@ -17,6 +17,8 @@ from django.dispatch import receiver
 
 QUEUE_NAME_MAX = 128
 TESTING_MODES = ("manual", "inline")
+# RESCUE_AFTER must span at least this many heartbeats (djobs.E008).
+RESCUE_MARGIN = 3
 
 DEFAULTS: dict[str, Any] = {
     # queue name -> concurrency; runjobs serves these unless given --queue.
@@ -135,6 +137,25 @@ def validate(raw: object) -> list[Problem]:
                     f"DJOBS[{key!r}] is {value!r}; it must be a number of seconds above 0.",
                 )
             )
+    heartbeat = raw.get("HEARTBEAT_INTERVAL", DEFAULTS["HEARTBEAT_INTERVAL"])
+    rescue_after = raw.get("RESCUE_AFTER", DEFAULTS["RESCUE_AFTER"])
+    if (
+        _is_number(heartbeat)
+        and _is_number(rescue_after)
+        and heartbeat > 0
+        and rescue_after < RESCUE_MARGIN * heartbeat
+    ):
+        # A worker is presumed dead once its heartbeat has not moved for RESCUE_AFTER;
+        # with less than a few beats in that window, one slow beat rescues a live worker.
+        problems.append(
+            Problem(
+                "djobs.E008",
+                "RESCUE_AFTER",
+                f"DJOBS['RESCUE_AFTER'] is {rescue_after!r}, less than {RESCUE_MARGIN} x "
+                f"HEARTBEAT_INTERVAL ({heartbeat!r}): live workers would be rescued.",
+                f"Raise RESCUE_AFTER to at least {RESCUE_MARGIN * heartbeat:g} or lower HEARTBEAT_INTERVAL.",
+            )
+        )
     grace = raw.get("SHUTDOWN_GRACE", DEFAULTS["SHUTDOWN_GRACE"])
     if not _is_number(grace) or grace < 0:
         problems.append(
@@ -158,9 +179,7 @@ def validate(raw: object) -> list[Problem]:
         ):
             bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
             problems.append(
-                Problem(
-                    "djobs.E003", key, f"DJOBS[{key!r}] is {value!r}; it must be an integer {bound}."
-                )
+                Problem("djobs.E003", key, f"DJOBS[{key!r}] is {value!r}; it must be an integer {bound}.")
             )
     why = validate_queue_name(raw.get("DEFAULT_QUEUE", DEFAULTS["DEFAULT_QUEUE"]))
     if why:

@@ -147,9 +147,7 @@ class JobFunction(Enqueuer[P, R]):
         except ValueError as exc:
             raise JobDefinitionError(f"@job on {self.path}: {exc}") from None
         self.signature = inspect.signature(func)
-        options = EnqueueOptions(
-            queue=queue, priority=priority, max_attempts=max_attempts, tags=tuple(tags)
-        )
+        options = EnqueueOptions(queue=queue, priority=priority, max_attempts=max_attempts, tags=tuple(tags))
         # Validate the decorator's defaults now, at import, rather than at the first enqueue.
         from .enqueue import validate_options
 

@@ -53,8 +53,11 @@ class PendingJob:
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-        high is not None and value > high
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
     ):
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise EnqueueError(f"{name}={value!r} is not valid; use an integer {bound}.")
@@ -71,12 +74,9 @@ def validate_options(options: EnqueueOptions) -> None:
     if options.max_attempts is not None:
         _check_int("max_attempts", options.max_attempts, 1, None)
     if options.schedule_in is not None and (
-        isinstance(options.schedule_in, bool)
-        or not isinstance(options.schedule_in, int | float | timedelta)
+        isinstance(options.schedule_in, bool) or not isinstance(options.schedule_in, int | float | timedelta)
     ):
-        raise EnqueueError(
-            f"schedule_in={options.schedule_in!r} is not valid; use seconds or a timedelta."
-        )
+        raise EnqueueError(f"schedule_in={options.schedule_in!r} is not valid; use seconds or a timedelta.")
     if options.run_at is not None:
         if not isinstance(options.run_at, datetime):
             raise EnqueueError(f"run_at={options.run_at!r} is not valid; use an aware datetime.")
@@ -124,9 +124,7 @@ def build_pending(
     spec = parse_unique(options.unique) if options.unique is not None else job_function.unique
     key = None
     if spec is not None:
-        key = unique_key(
-            spec, path=job_function.path, queue=queue, arguments=round_trip(arguments), now=now
-        )
+        key = unique_key(spec, path=job_function.path, queue=queue, arguments=round_trip(arguments), now=now)
     return PendingJob(
         path=job_function.path,
         queue=queue,
@@ -195,9 +193,7 @@ def enqueue_many(pending: Iterable[PendingJob]) -> list[Job]:
     items = list(pending)
     for index, item in enumerate(items):
         if not isinstance(item, PendingJob):
-            raise TypeError(
-                f"enqueue_many item {index} is {item!r}; build items with job_function.new(...)."
-            )
+            raise TypeError(f"enqueue_many item {index} is {item!r}; build items with job_function.new(...).")
     return insert_pending(items)
 
 

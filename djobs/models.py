@@ -188,11 +188,7 @@ class PeriodicSchedule(models.Model):
     class Meta:
         db_table = "djobs_periodic_schedule"
         ordering = ["name"]
-        indexes = [
-            models.Index(
-                fields=["next_run_at"], condition=Q(enabled=True), name="djobs_periodic_due"
-            )
-        ]
+        indexes = [models.Index(fields=["next_run_at"], condition=Q(enabled=True), name="djobs_periodic_due")]
 
     def __str__(self) -> str:
         return self.name

@@ -15,9 +15,7 @@ class JobState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-TERMINAL_STATES: frozenset[str] = frozenset(
-    {JobState.COMPLETED, JobState.DISCARDED, JobState.CANCELLED}
-)
+TERMINAL_STATES: frozenset[str] = frozenset({JobState.COMPLETED, JobState.DISCARDED, JobState.CANCELLED})
 ACTIVE_STATES: frozenset[str] = frozenset(s for s in JobState.values if s not in TERMINAL_STATES)
 # Waiting for their scheduled_at; the stager makes them available when due.
 STAGED_STATES: frozenset[str] = frozenset({JobState.SCHEDULED, JobState.RETRYABLE})

@@ -48,8 +48,7 @@ def parse_unique(value: Any) -> UniqueSpec | None:
     unknown = set(value) - set(_OPTION_NAMES)
     if unknown:
         raise ValueError(
-            f"unique has unknown option(s) {sorted(unknown)!r}; the options are "
-            f"{', '.join(_OPTION_NAMES)}."
+            f"unique has unknown option(s) {sorted(unknown)!r}; the options are {', '.join(_OPTION_NAMES)}."
         )
     period = value.get("period")
     if period is not None and (
@@ -71,9 +70,7 @@ def parse_unique(value: Any) -> UniqueSpec | None:
     return UniqueSpec(period=int(period) if period else None, keys=keys, states=states)
 
 
-def unique_key(
-    spec: UniqueSpec, *, path: str, queue: str, arguments: dict[str, Any], now: datetime
-) -> str:
+def unique_key(spec: UniqueSpec, *, path: str, queue: str, arguments: dict[str, Any], now: datetime) -> str:
     """Return the key two duplicate enqueues share (a hex sha256).
 
     ``arguments`` are the call's arguments by parameter name. The key covers the

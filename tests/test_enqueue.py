@@ -35,9 +35,7 @@ def test_the_decorated_function_is_still_a_plain_callable() -> None:
 
 
 def test_using_overrides_queue_priority_attempts_meta_and_tags() -> None:
-    job = add.using(queue="math", priority=7, max_attempts=2, meta={"k": "v"}, tags=["t"]).enqueue(
-        1, 2
-    )
+    job = add.using(queue="math", priority=7, max_attempts=2, meta={"k": "v"}, tags=["t"]).enqueue(1, 2)
     row = Job.objects.get(pk=job.pk)
     assert (row.queue, row.priority, row.max_attempts) == ("math", 7, 2)
     assert row.meta == {"k": "v"}

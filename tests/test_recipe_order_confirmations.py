@@ -43,9 +43,7 @@ def test_recent_and_already_notified_orders_are_left_alone() -> None:
     Order.objects.filter(pk=recent.pk).update(updated_at=timezone.now())
     Order.objects.filter(pk=done.pk).update(notified_at=timezone.now())
     assert enqueue_order_confirmations() == 1
-    assert list(Job.objects.filter(path=notify_order.path).values_list("args", flat=True)) == [
-        [settled.pk]
-    ]
+    assert list(Job.objects.filter(path=notify_order.path).values_list("args", flat=True)) == [[settled.pk]]
 
 
 def test_workers_send_each_confirmation_once_and_mark_every_order() -> None:

@@ -55,6 +55,12 @@ def test_valid_settings_pass_the_checks() -> None:
         ({"RETENTION": {"completed": -5}}, "djobs.E004", "DJOBS['RETENTION']['completed'] is -5"),
         ({"TESTING": "sync"}, "djobs.E006", "DJOBS['TESTING'] is 'sync'"),
         ({"DATABASE": "jobs"}, "djobs.E007", "DJOBS['DATABASE'] is 'jobs', which is not in DATABASES"),
+        ({"RESCUE_AFTER": 3}, "djobs.E008", "RESCUE_AFTER'] is 3, less than 3 x HEARTBEAT_INTERVAL (5.0)"),
+        (
+            {"RESCUE_AFTER": 2, "HEARTBEAT_INTERVAL": 1},
+            "djobs.E008",
+            "Raise RESCUE_AFTER to at least 3 or lower HEARTBEAT_INTERVAL",
+        ),
     ],
 )
 def test_each_bad_value_is_a_check_error_naming_key_and_value(value, check_id, text) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +74,8 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
 
 
 def test_using_bad_settings_raises_improperly_configured_naming_the_problem() -> None:
-    with override_settings(DJOBS={"POLL_INTERVAL": -1}), pytest.raises(
-        ImproperlyConfigured, match=r"DJOBS\['POLL_INTERVAL'\] is -1"
+    with (
+        override_settings(DJOBS={"POLL_INTERVAL": -1}),
+        pytest.raises(ImproperlyConfigured, match=r"DJOBS\['POLL_INTERVAL'\] is -1"),
     ):
         get_settings()

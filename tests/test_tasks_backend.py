@@ -47,8 +47,27 @@ def row(result: Any) -> Job:
 
 @pytest.mark.parametrize(
     ("task_priority", "expected"),
-    [(100, 0), (76, 0), (75, 1), (51, 1), (50, 2), (26, 2), (25, 3), (1, 3), (0, 4),
-     (-1, 5), (-20, 5), (-21, 6), (-40, 6), (-41, 7), (-60, 7), (-61, 8), (-80, 8), (-81, 9), (-100, 9)],
+    [
+        (100, 0),
+        (76, 0),
+        (75, 1),
+        (51, 1),
+        (50, 2),
+        (26, 2),
+        (25, 3),
+        (1, 3),
+        (0, 4),
+        (-1, 5),
+        (-20, 5),
+        (-21, 6),
+        (-40, 6),
+        (-41, 7),
+        (-60, 7),
+        (-61, 8),
+        (-80, 8),
+        (-81, 9),
+        (-100, 9),
+    ],
 )
 def test_task_priority_maps_onto_the_documented_djobs_band(task_priority: int, expected: int) -> None:
     assert job_priority(task_priority) == expected

@@ -39,8 +39,12 @@ BOOM_TRACEBACK = (
 
 
 def error(attempt: int, **extra: Any) -> dict[str, Any]:
-    entry = {"attempt": attempt, "at": timezone.now().isoformat(), "error": "ValueError: boom",
-             "traceback": BOOM_TRACEBACK}
+    entry = {
+        "attempt": attempt,
+        "at": timezone.now().isoformat(),
+        "error": "ValueError: boom",
+        "traceback": BOOM_TRACEBACK,
+    }
     entry.update(extra)
     return entry
 
@@ -53,8 +57,15 @@ def task_job(**fields: Any) -> Job:
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("state", "status"),
-    [(S.SCHEDULED, "READY"), (S.AVAILABLE, "READY"), (S.RETRYABLE, "READY"), (S.EXECUTING, "RUNNING"),
-     (S.COMPLETED, "SUCCESSFUL"), (S.DISCARDED, "FAILED"), (S.CANCELLED, "FAILED")],
+    [
+        (S.SCHEDULED, "READY"),
+        (S.AVAILABLE, "READY"),
+        (S.RETRYABLE, "READY"),
+        (S.EXECUTING, "RUNNING"),
+        (S.COMPLETED, "SUCCESSFUL"),
+        (S.DISCARDED, "FAILED"),
+        (S.CANCELLED, "FAILED"),
+    ],
 )
 def test_get_result_maps_each_job_state_onto_a_task_status(state: str, status: str) -> None:
     now = timezone.now()

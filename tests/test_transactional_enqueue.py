@@ -117,4 +117,3 @@ def test_a_single_enqueue_outside_a_transaction_is_one_statement_that_notifies()
         assert _notifications(listener, 2.0) == ["math"]
     finally:
         listener.close()  # type: ignore[attr-defined]
-

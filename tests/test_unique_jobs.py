@@ -188,9 +188,7 @@ def test_concurrent_duplicate_enqueues_from_many_processes_insert_one_job() -> N
         # The subprocess must write to this test's database.
         "DATABASE_URL": _url_for(connection.settings_dict),
     }
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT) for _ in range(4)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     assert Job.objects.count() == 100
 

@@ -111,7 +111,7 @@ def test_worker_rescues_jobs_of_a_dead_worker_by_itself(processes: list[RunJobs]
     wait_until(lambda: started(job), what="the job to start")
     first.signal(signal.SIGKILL)
     first.wait(5)
-    second = RunJobs("--queue", "default=1", DJOBS_RESCUE_AFTER="1")
+    second = RunJobs("--queue", "default=1", DJOBS_RESCUE_AFTER="1", DJOBS_HEARTBEAT_INTERVAL="0.2")
     processes.append(second)
     wait_until(
         lambda: Job.objects.filter(pk=job.pk, state="completed").exists(),

@@ -305,9 +305,7 @@ class PostgresOps(_PostgresDispatch):
         # One round trip instead of four (BEGIN, INSERT, NOTIFY, COMMIT): on an
         # idle machine each round trip can cost a millisecond of wake-up, and this
         # is the path of every single enqueue made outside a transaction.
-        insert = (
-            f"INSERT INTO djobs_job ({', '.join(INSERT_COLUMNS)}) VALUES {PLACEHOLDERS} RETURNING id"
-        )
+        insert = f"INSERT INTO djobs_job ({', '.join(INSERT_COLUMNS)}) VALUES {PLACEHOLDERS} RETURNING id"
         params = self._row_params(row)
         if notify:
             sql = f"WITH ins AS ({insert}) SELECT ins.id, pg_notify(%s, %s) FROM ins"

@@ -45,8 +45,7 @@ def copy_insert(
     jobs: list[Job] = []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('djobs_job', 'id')) "
-            "FROM generate_series(1, %s)",
+            "SELECT nextval(pg_get_serial_sequence('djobs_job', 'id')) FROM generate_series(1, %s)",
             [len(rows)],
         )
         ids = [row[0] for row in cursor.fetchall()]

@@ -18,11 +18,7 @@ def uses_jobs_backend() -> bool:
     configured = getattr(settings, "TASKS", None)
     if not isinstance(configured, dict):
         return False
-    paths = {
-        str(params.get("BACKEND", ""))
-        for params in configured.values()
-        if isinstance(params, dict)
-    }
+    paths = {str(params.get("BACKEND", "")) for params in configured.values() if isinstance(params, dict)}
     # Django's and the backport's own backends cannot be djobs': no import needed for them.
     paths = {path for path in paths if path and not path.startswith(("django.tasks.", "django_tasks."))}
     if not paths:
