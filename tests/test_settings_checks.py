@@ -59,7 +59,7 @@ def test_valid_settings_pass_the_checks() -> None:
         (
             {"RESCUE_AFTER": 2, "HEARTBEAT_INTERVAL": 1},
             "djobs.E008",
-            "Raise RESCUE_AFTER to at least 3 or lower HEARTBEAT_INTERVAL",
+            "RESCUE_AFTER'] is 2, less than 3 x HEARTBEAT_INTERVAL (1): live workers",
         ),
     ],
 )
