@@ -26,9 +26,22 @@ class EnqueueError(DjobsError, ValueError):
     """An enqueue option is out of range; nothing was written."""
 
 
-class JobTimeout(DjobsError):
-    """Raised inside a job's thread when it runs past its ``timeout``."""
+class JobTimeout(BaseException):
+    """Raised inside a job's thread when it runs past its ``timeout``.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: ``except Exception`` in job
+    code must not swallow it and keep the thread (and its slot) busy. Every
+    exception the dispatcher injects into a job's thread derives from it.
+    """
 
 
 class WorkerReleased(DjobsError):
     """The job was released at shutdown before it finished; it will run again."""
+
+
+class WorkerLost(DjobsError):
+    """The worker running the job stopped heartbeating; the job was rescued by another."""
+
+
+class OutcomeNotStored(DjobsError):
+    """The database refused to store what the job returned or raised; the job was discarded."""

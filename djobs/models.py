@@ -48,8 +48,13 @@ class Job(models.Model):
     unique_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # Bit mask of the states in which unique_key still holds (djobs.states.STATE_BITS).
     unique_states = models.PositiveSmallIntegerField(default=0)
+    # The key the job was enqueued with. unique_key is cleared when the job leaves
+    # the states its uniqueness covers; coming back to one, it takes this key again
+    # if no other job holds it meanwhile.
+    unique_base = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     inserted_at = models.DateTimeField(default=dj_timezone.now)
     scheduled_at = models.DateTimeField(default=dj_timezone.now)
+    # When the current (or last) attempt started; NULL while a claimed job waits for a thread.
     attempted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001

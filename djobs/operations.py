@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from importlib import import_module
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, QuerySet, Value, When
@@ -32,6 +33,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from .conf import get_settings
+from .db import get_ops
 from .models import Job
 from .states import ACTIVE_STATES, STATE_BITS, TERMINAL_STATES, JobState
 
@@ -114,26 +116,46 @@ def retry(jobs: JobSelection) -> int:
     ``attempt + 1``); its errors stay as history.
     """
     now = timezone.now()
-    return eligible("retry", jobs).update(
-        state=JobState.AVAILABLE,
-        scheduled_at=now,
-        finished_at=None,
-        max_attempts=Case(
-            When(attempt__gte=F("max_attempts"), then=F("attempt") + 1),
-            default=F("max_attempts"),
-            output_field=PositiveIntegerField(),
-        ),
-        unique_key=_unique_key_in(JobState.AVAILABLE),
+    queryset = eligible("retry", jobs)
+    with transaction.atomic(using=queryset.db):
+        keyless = _keyless_unique_ids(queryset)
+        count = queryset.update(
+            state=JobState.AVAILABLE,
+            scheduled_at=now,
+            finished_at=None,
+            max_attempts=Case(
+                When(attempt__gte=F("max_attempts"), then=F("attempt") + 1),
+                default=F("max_attempts"),
+                output_field=PositiveIntegerField(),
+            ),
+            unique_key=_unique_key_in(JobState.AVAILABLE),
+        )
+        if keyless:
+            # Back in a state its uniqueness covers: it holds its key again where free.
+            get_ops(queryset.db).job_restore_unique(keyless)
+    return count
+
+
+def _keyless_unique_ids(queryset: Any) -> list[int]:
+    """Return the ids of unique jobs in ``queryset`` whose key was cleared."""
+    return list(
+        queryset.filter(unique_key__isnull=True, unique_base__isnull=False).values_list("pk", flat=True)
     )
 
 
 def run_now(jobs: JobSelection) -> int:
     """Make scheduled and retryable jobs available now; return the count."""
-    return eligible("run_now", jobs).update(
-        state=JobState.AVAILABLE,
-        scheduled_at=timezone.now(),
-        unique_key=_unique_key_in(JobState.AVAILABLE),
-    )
+    queryset = eligible("run_now", jobs)
+    with transaction.atomic(using=queryset.db):
+        keyless = _keyless_unique_ids(queryset)
+        count = queryset.update(
+            state=JobState.AVAILABLE,
+            scheduled_at=timezone.now(),
+            unique_key=_unique_key_in(JobState.AVAILABLE),
+        )
+        if keyless:
+            get_ops(queryset.db).job_restore_unique(keyless)
+    return count
 
 
 def cancel(jobs: JobSelection) -> int:

@@ -31,6 +31,7 @@ from .backoff import default_backoff
 from .exceptions import UnknownJobError
 from .outcomes import Cancel, Discard, Snooze
 from .states import JobState
+from .storable import storable_entry, storable_json, storable_text
 
 if TYPE_CHECKING:
     from .models import Job
@@ -72,23 +73,29 @@ class Transition:
 
 
 def storable_result(value: Any) -> Any:
-    """Return ``value`` as it will be stored: itself if JSON keeps it, else a repr with a note."""
-    if value is None or isinstance(value, str | int | bool):
+    """Return ``value`` as it will be stored: itself if JSON keeps it, else a repr with a note.
+
+    Characters no database can store in JSON (NUL, lone surrogates) are
+    escaped as backslash text (djobs.storable).
+    """
+    if value is None or isinstance(value, int | bool):
         return value
+    if isinstance(value, str):
+        return storable_text(value)
     try:
         text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return {"repr": repr(value)[:_REPR_LIMIT], "note": NOT_JSON_NOTE}
-    return json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return {"repr": storable_text(repr(value)[:_REPR_LIMIT]), "note": NOT_JSON_NOTE}
+    return storable_json(json.loads(text), text)
 
 
 def error_entry(
     attempt: int, now: datetime, error: str, traceback: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """Return one entry of a job's ``errors`` list."""
+    """Return one entry of a job's ``errors`` list, with texts every database can store."""
     entry = {"attempt": attempt, "at": now.isoformat(), "error": error, "traceback": traceback}
     entry.update(extra)
-    return entry
+    return storable_entry(entry)
 
 
 def describe(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -25,6 +26,17 @@ def ago(seconds: float):  # type: ignore[no-untyped-def]
     return timezone.now() - timedelta(seconds=seconds)
 
 
+WATCH = 0.2
+
+
+def watched_rescue(rescuer: Rescuer | None = None):  # type: ignore[no-untyped-def]
+    """Run a rescuer twice, WATCH seconds apart: it rescues only workers it saw stand still."""
+    rescuer = rescuer or Rescuer(RescuerConfig(rescue_after=WATCH))
+    first = rescuer.run_once()
+    time.sleep(WATCH + 0.05)
+    return first, rescuer.run_once()
+
+
 def test_stager_makes_due_scheduled_and_retryable_jobs_available() -> None:
     due = JobFactory(state="scheduled", scheduled_at=ago(1))
     retry = JobFactory(state="retryable", scheduled_at=ago(1), queue="emails")
@@ -37,18 +49,25 @@ def test_stager_makes_due_scheduled_and_retryable_jobs_available() -> None:
     assert states == {due.id: "available", retry.id: "available", later.id: "scheduled"}
 
 
-def test_rescuer_gives_back_jobs_of_a_worker_whose_heartbeat_is_stale() -> None:
+def test_rescuer_gives_back_jobs_of_a_worker_whose_heartbeat_stood_still() -> None:
     dead = WorkerProcessFactory(heartbeat_at=ago(120))
     alive = WorkerProcessFactory(heartbeat_at=ago(1))
-    lost = JobFactory(state="executing", worker_id=dead.id, attempt=1, max_attempts=3)
-    last = JobFactory(state="executing", worker_id=dead.id, attempt=3, max_attempts=3)
-    kept = JobFactory(state="executing", worker_id=alive.id, attempt=1)
+    started = ago(5)
+    lost = JobFactory(state="executing", worker_id=dead.id, attempt=1, max_attempts=3, attempted_at=started)
+    last = JobFactory(state="executing", worker_id=dead.id, attempt=3, max_attempts=3, attempted_at=started)
+    kept = JobFactory(state="executing", worker_id=alive.id, attempt=1, attempted_at=started)
     seen: list[hooks.TerminalJob] = []
     hooks.after_terminal.append(seen.extend)
+    rescuer = Rescuer(RescuerConfig(rescue_after=WATCH))
     try:
-        result = Rescuer(RescuerConfig(rescue_after=60)).run_once()
+        first = rescuer.run_once()
+        time.sleep(WATCH + 0.05)
+        get_ops().worker_heartbeat(worker_id=alive.id, hostname="h", pid=1, queues={}, now=timezone.now())
+        result = rescuer.run_once()
     finally:
         hooks.after_terminal.remove(seen.extend)
+    # Nothing on the first look, however old the heartbeat: staleness is watched, not computed.
+    assert first.counts == {"rescued": 0, "discarded": 0, "workers_deleted": 0}
     assert result.counts == {"rescued": 1, "discarded": 1, "workers_deleted": 1}
     lost.refresh_from_db()
     last.refresh_from_db()
@@ -58,6 +77,25 @@ def test_rescuer_gives_back_jobs_of_a_worker_whose_heartbeat_is_stale() -> None:
     assert (last.state, last.finished_at is not None) == ("discarded", True)
     assert kept.state == "executing"
     assert [(j.id, j.state) for j in seen] == [(last.id, "discarded")]
+
+
+def test_rescued_job_that_never_started_gets_its_attempt_back() -> None:
+    dead = WorkerProcessFactory()
+    waiting = JobFactory(state="executing", worker_id=dead.id, attempt=1, max_attempts=1, attempted_at=None)
+    watched_rescue()
+    waiting.refresh_from_db()
+    assert (waiting.state, waiting.attempt, waiting.worker_id) == ("available", 0, None)
+    assert "claimed but never started, so the attempt is not counted" in waiting.errors[-1]["error"]
+    assert waiting.errors[-1]["exception"] == "djobs.exceptions.WorkerLost"
+
+
+def test_rescuer_never_rescues_the_jobs_of_its_own_worker() -> None:
+    me = WorkerProcessFactory(heartbeat_at=ago(120))
+    mine = JobFactory(state="executing", worker_id=me.id, attempt=1, attempted_at=ago(5))
+    _, result = watched_rescue(Rescuer(RescuerConfig(rescue_after=WATCH), worker_id=me.id))
+    assert result.counts == {"rescued": 0, "discarded": 0, "workers_deleted": 0}
+    mine.refresh_from_db()
+    assert (mine.state, mine.worker_id) == ("executing", me.id)
 
 
 def test_rescuer_gives_back_jobs_held_by_no_known_worker() -> None:
@@ -72,7 +110,7 @@ def test_rescued_jobs_late_outcome_is_not_recorded() -> None:
     JobFactory()
     worker = WorkerProcessFactory(heartbeat_at=ago(120))
     [claimed] = ops.job_claim(queue="default", limit=1, worker_id=worker.id, now=timezone.now())
-    Rescuer(RescuerConfig(rescue_after=60)).run_once()
+    watched_rescue()
     done = Transition("completed", "completed", finished_at=timezone.now(), result=3)
     held = ops.job_record_outcomes(worker_id=worker.id, outcomes=[(claimed, done)])
     assert held == set()
@@ -115,15 +153,46 @@ def test_unique_key_is_kept_in_a_covered_final_state() -> None:
     assert Job.objects.get(pk=job.pk).unique_key == "c" * 64
 
 
-def test_release_puts_a_running_job_back_without_using_up_the_attempt() -> None:
+def test_release_of_a_job_that_never_started_gives_its_attempt_back() -> None:
     ops = get_ops()
     WorkerProcessFactory(id="w1")
     JobFactory()
     [claimed] = ops.job_claim(queue="default", limit=1, worker_id="w1", now=timezone.now())
-    assert ops.job_release(worker_id="w1", ids=[claimed.pk], now=timezone.now()) == [claimed.pk]
+    assert Job.objects.get(pk=claimed.pk).attempted_at is None  # claimed, not started
+    moved = ops.job_release(worker_id="w1", jobs=[(claimed.pk, 1)], now=timezone.now(), reason="stopped")
+    assert [(m.id, m.state) for m in moved] == [(claimed.pk, "available")]
     row = Job.objects.get(pk=claimed.pk)
     assert (row.state, row.attempt, row.worker_id) == ("available", 0, None)
-    assert row.errors[-1]["error"].startswith("WorkerReleased")
+    assert row.errors[-1]["error"] == (
+        "WorkerReleased: worker w1 stopped; it was claimed but never started, so the attempt is not counted"
+    )
+
+
+def test_release_of_a_started_job_keeps_the_attempt_and_discards_it_when_none_is_left() -> None:
+    ops = get_ops()
+    WorkerProcessFactory(id="w1")
+    JobFactory(max_attempts=2)
+    JobFactory(max_attempts=1)
+    claimed = ops.job_claim(queue="default", limit=2, worker_id="w1", now=timezone.now())
+    for job in claimed:
+        job.attempted_at = timezone.now()
+    ops.job_mark_started(worker_id="w1", started=claimed)
+    moved = ops.job_release(
+        worker_id="w1", jobs=[(j.pk, j.attempt) for j in claimed], now=timezone.now(), reason="shut down"
+    )
+    by_attempts = {Job.objects.get(pk=m.id).max_attempts: m.state for m in moved}
+    assert by_attempts == {2: "available", 1: "discarded"}
+    assert set(Job.objects.values_list("attempt", flat=True)) == {1}
+    assert all("the attempt counts" in e[-1]["error"] for e in Job.objects.values_list("errors", flat=True))
+
+
+def test_release_is_fenced_on_the_attempt_it_names() -> None:
+    ops = get_ops()
+    WorkerProcessFactory(id="w1")
+    JobFactory()
+    [claimed] = ops.job_claim(queue="default", limit=1, worker_id="w1", now=timezone.now())
+    assert ops.job_release(worker_id="w1", jobs=[(claimed.pk, 7)], now=timezone.now(), reason="x") == []
+    assert Job.objects.get(pk=claimed.pk).state == "executing"
 
 
 def test_pruner_deletes_finished_jobs_past_retention_in_chunks() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -54,12 +55,14 @@ def test_job_still_running_after_the_grace_period_is_released_not_lost(
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0, worker.output()
     job.refresh_from_db()
-    assert (job.state, job.attempt, job.worker_id) == ("available", 0, None)
+    # It started, so the interrupted attempt counts (attempts count runs that started).
+    assert (job.state, job.attempt, job.worker_id) == ("available", 1, None)
     assert job.errors[-1]["error"].startswith("WorkerReleased")
+    assert "the attempt counts" in job.errors[-1]["error"]
     Job.objects.filter(pk=job.pk).update(args=[0])  # quick the second time
     run_burst({"default": 1})
     job.refresh_from_db()
-    assert (job.state, job.attempt, job.result) == ("completed", 1, "done")
+    assert (job.state, job.attempt, job.result) == ("completed", 2, "done")
 
 
 def test_second_signal_exits_at_once(processes: list[RunJobs]) -> None:
@@ -86,11 +89,12 @@ def test_job_of_a_worker_killed_with_sigkill_is_rescued_and_runs_again(
     worker.wait(5)
     job.refresh_from_db()
     assert job.state == "executing"
-    # Nothing is rescued while the heartbeat is fresh...
-    assert Rescuer(RescuerConfig(rescue_after=30)).run_once().counts["rescued"] == 0
-    # ...and the job comes back once it is stale.
+    # Nothing is rescued on a first look: a rescuer must watch the heartbeat stand still...
+    rescuer = Rescuer(RescuerConfig(rescue_after=0.5))
+    assert rescuer.run_once().counts["rescued"] == 0
+    # ...and the job comes back once it has, for rescue_after.
     wait_until(
-        lambda: Rescuer(RescuerConfig(rescue_after=0.5)).run_once().counts["rescued"] == 1,
+        lambda: rescuer.run_once().counts["rescued"] == 1,
         timeout=10,
         what="the rescue",
     )
@@ -143,16 +147,33 @@ def test_late_result_of_a_job_that_ignores_its_timeout_is_ignored() -> None:
     assert job.errors[-1]["error"].startswith("JobTimeout: ")
 
 
-def test_worker_whose_threads_all_ignore_their_timeout_asks_for_a_restart() -> None:
+def test_a_thread_stuck_past_its_timeout_is_replaced_so_the_queue_keeps_its_slot() -> None:
+    stuck = worker_jobs.blocks_in_c_past_timeout.enqueue(3.0)
+    behind = worker_jobs.noop.using(schedule_in=0.5).enqueue()
+    runner = Runner({"default": 1}, burst=True, install_signals=False)
+    runner.clog_grace = 0.2
+    started = time.monotonic()
+    assert runner.run() == 0
+    # The job behind ran while the stuck thread still slept: a new thread had its slot.
+    assert time.monotonic() - started < 2.5
+    behind.refresh_from_db()
+    stuck.refresh_from_db()
+    assert behind.state == "completed"
+    assert (stuck.state, stuck.result) == ("retryable", None)
+    assert stuck.errors[-1]["error"].startswith("JobTimeout: ")
+
+
+def test_worker_whose_stuck_threads_reach_its_concurrency_asks_for_a_restart() -> None:
     from djobs.worker.runner import RESTART
 
-    job = worker_jobs.blocks_in_c_past_timeout.enqueue(2.0)
+    jobs = worker_jobs.blocks_in_c_past_timeout.enqueue_many([(3.0,), (3.0,)])
     runner = Runner({"default": 1}, burst=True, install_signals=False)
     runner.clog_grace = 0.2
     assert runner.run() == RESTART
-    job.refresh_from_db()
-    assert job.state == "retryable"
-    assert job.errors[-1]["error"].startswith("JobTimeout: ")
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.state == "retryable"
+        assert job.errors[-1]["error"].startswith("JobTimeout: ")
 
 
 def test_claimed_jobs_not_started_at_shutdown_are_released() -> None:
@@ -164,9 +185,11 @@ def test_claimed_jobs_not_started_at_shutdown_are_released() -> None:
     runner.ops.worker_register(worker_id=runner.worker_id, hostname="h", pid=1, queues={}, now=timezone.now())
     claimed = runner.ops.job_claim(queue="default", limit=2, worker_id=runner.worker_id, now=timezone.now())
     for job in claimed:
-        producer._inbox.put(job)
+        producer._inbox.put((job, 0))
     producer.in_flight = 2
     runner._shutdown()
     assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", "attempt")) == {
         ("available", 0)
     }
+    for errors in Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("errors", flat=True):
+        assert "claimed but never started, so the attempt is not counted" in errors[-1]["error"]

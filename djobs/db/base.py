@@ -11,8 +11,10 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import IntegrityError, transaction
+
+from .fragments import RESTORE_KEY_SQL, MovedJob
+from .workers import WorkerOps
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
@@ -36,6 +38,7 @@ _INSERT_COLUMNS = (
     "errors",
     "unique_key",
     "unique_states",
+    "unique_base",
     "inserted_at",
     "scheduled_at",
 )
@@ -44,7 +47,7 @@ _INSERT_COLUMNS = (
 _PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
 
 
-class DatabaseOps:
+class DatabaseOps(WorkerOps):
     """SQL for one database alias. Subclasses set the capability flags."""
 
     supports_skip_locked = False
@@ -52,10 +55,6 @@ class DatabaseOps:
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-
-    @property
-    def connection(self) -> BaseDatabaseWrapper:
-        return connections[self.alias]
 
     def table(self) -> str:
         return self.connection.ops.quote_name("djobs_job")
@@ -77,6 +76,7 @@ class DatabaseOps:
             max_attempts=row.max_attempts,
             unique_key=row.unique_key,
             unique_states=row.unique_states,
+            unique_base=row.unique_key,
             inserted_at=row.inserted_at,
             scheduled_at=row.scheduled_at,
         )
@@ -182,6 +182,7 @@ class DatabaseOps:
             self.adapt_json([]),
             row.unique_key,
             row.unique_states,
+            row.unique_key,
             ops.adapt_datetimefield_value(row.inserted_at),
             ops.adapt_datetimefield_value(row.scheduled_at),
         ]
@@ -247,13 +248,62 @@ class DatabaseOps:
         """
         raise NotImplementedError
 
-    def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:
-        """Give back the executing jobs of dead workers; return (id, state, queue, meta)."""
+    def job_mark_started(self, *, worker_id: str, started: Sequence[Job]) -> None:
+        """Write the ``attempted_at`` of jobs that started, fenced like outcomes.
+
+        A claimed job's ``attempted_at`` is NULL until then, which is how rescue
+        and release tell a job that ran from one that waited for a thread.
+        """
         raise NotImplementedError
 
-    def job_release(self, *, worker_id: str, ids: Sequence[int], now: Any) -> list[int]:
-        """Put ``ids`` still executing under ``worker_id`` back to available (not an attempt)."""
+    def job_rescue(self, *, now: Any, exclude_worker: str) -> list[MovedJob]:
+        """Give back the executing jobs of workers with no registry row (presumed dead).
+
+        ``exclude_worker`` (the caller's own id) is never rescued. A job that
+        started keeps its attempt (discarded if it has none left); one that
+        never started gets it back. Each gets an error entry saying which.
+        """
         raise NotImplementedError
+
+    def job_release(
+        self, *, worker_id: str, jobs: Sequence[tuple[int, int]], now: Any, reason: str
+    ) -> list[MovedJob]:
+        """Hand back ``(id, attempt)`` pairs still executing under ``worker_id``, as rescue does.
+
+        ``reason`` completes "worker <id> ..." in the error entry.
+        """
+        raise NotImplementedError
+
+    def job_list_executing(self, *, worker_id: str) -> set[tuple[int, int]]:
+        """Return the ``(id, attempt)`` of every job executing under ``worker_id``."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, attempt FROM djobs_job WHERE state = 'executing' AND worker_id = %s",
+                [worker_id],
+            )
+            return {(int(pk), int(attempt)) for pk, attempt in cursor.fetchall()}
+
+    def job_restore_unique(self, ids: Sequence[int]) -> int:
+        """Give jobs back the unique key they were enqueued with, where it is free; return how many.
+
+        For jobs that came back to a state their uniqueness covers. If another
+        job took the key meanwhile, both stay and this one has no key.
+        """
+        restored = 0
+        for pk in ids:
+            try:
+                with transaction.atomic(using=self.alias), self.connection.cursor() as cursor:
+                    cursor.execute(RESTORE_KEY_SQL, {"id": pk})
+                    restored += cursor.rowcount
+            except IntegrityError:
+                continue  # taken by a job inserted meanwhile: both stay
+        return restored
+
+    def _restore_moved(self, moved: list[MovedJob]) -> list[MovedJob]:
+        rekey = [job.id for job in moved if job.rekey]
+        if rekey:
+            self.job_restore_unique(rekey)
+        return moved
 
     def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
         """Delete up to ``limit`` jobs in ``state`` finished before ``before``; keep
@@ -294,7 +344,7 @@ class DatabaseOps:
                 attempt=attempt,
                 max_attempts=max_attempts,
                 scheduled_at=convert_dt(due),
-                attempted_at=now,
+                attempted_at=None,
                 finished_at=None,
                 worker_id=worker_id,
             )
@@ -308,50 +358,6 @@ class DatabaseOps:
     def adapt_datetime(self, value: Any) -> Any:
         """Return an aware datetime ready to bind as a parameter."""
         return self.connection.ops.adapt_datetimefield_value(value)
-
-    # -- worker processes ------------------------------------------------------
-
-    def worker_register(
-        self, *, worker_id: str, hostname: str, pid: int, queues: dict[str, int], now: Any
-    ) -> None:
-        """Insert this process's WorkerProcess row."""
-        from ..models import WorkerProcess
-
-        # One INSERT ... ON CONFLICT DO UPDATE: update_or_create reads, then writes,
-        # and on SQLite two processes starting together deadlock on that upgrade.
-        row = WorkerProcess(
-            id=worker_id, hostname=hostname, pid=pid, queues=queues, started_at=now, heartbeat_at=now
-        )
-        WorkerProcess.objects.using(self.alias).bulk_create(
-            [row],
-            update_conflicts=True,
-            unique_fields=["id"],
-            update_fields=["hostname", "pid", "queues", "started_at", "heartbeat_at"],
-        )
-
-    def worker_heartbeat(
-        self, *, worker_id: str, hostname: str, pid: int, queues: dict[str, int], now: Any
-    ) -> bool:
-        """Refresh the heartbeat; re-insert the row if a rescuer deleted it (returns False)."""
-        from ..models import WorkerProcess
-
-        updated = WorkerProcess.objects.using(self.alias).filter(id=worker_id).update(heartbeat_at=now)
-        if not updated:
-            self.worker_register(worker_id=worker_id, hostname=hostname, pid=pid, queues=queues, now=now)
-        return bool(updated)
-
-    def worker_unregister(self, *, worker_id: str) -> None:
-        """Delete this process's WorkerProcess row."""
-        from ..models import WorkerProcess
-
-        WorkerProcess.objects.using(self.alias).filter(id=worker_id).delete()
-
-    def worker_delete_stale(self, *, stale_before: Any) -> int:
-        """Delete the rows of workers whose heartbeat is older than ``stale_before``."""
-        from ..models import WorkerProcess
-
-        deleted, _ = WorkerProcess.objects.using(self.alias).filter(heartbeat_at__lt=stale_before).delete()
-        return deleted
 
     # -- batches -----------------------------------------------------------------
 

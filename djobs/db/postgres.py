@@ -12,6 +12,16 @@ from ..states import STATE_BITS
 from .base import _INSERT_COLUMNS as INSERT_COLUMNS
 from .base import _PLACEHOLDERS as PLACEHOLDERS
 from .base import DatabaseOps, dispatcher_thread
+from .fragments import (
+    RESCUED,
+    MovedJob,
+    give_back_params,
+    give_back_sql,
+    keep_key,
+    moved_rows,
+    rekey,
+    released,
+)
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
@@ -20,12 +30,6 @@ if TYPE_CHECKING:
 # One channel for the whole database; the payload is the queue name, so a
 # worker can ignore wake-ups for queues it does not serve.
 NOTIFY_CHANNEL = "djobs_insert"
-
-
-def _keep_key(bit_sql: str, prefix: str = "") -> str:
-    # Clear the unique key in the same statement that moves a job to a state its
-    # uniqueness does not cover (unique_states is a bit mask, djobs.states.STATE_BITS).
-    return f"CASE WHEN {prefix}unique_states & {bit_sql} <> 0 THEN {prefix}unique_key ELSE NULL END"
 
 
 def _claim_sql(columns: str) -> str:
@@ -42,8 +46,8 @@ def _claim_sql(columns: str) -> str:
             FOR UPDATE SKIP LOCKED
         ), claimed AS (
             UPDATE djobs_job AS j
-            SET state = 'executing', attempt = j.attempt + 1, attempted_at = %s, worker_id = %s,
-                unique_key = {_keep_key(str(STATE_BITS["executing"]), "j.")}
+            SET state = 'executing', attempt = j.attempt + 1, attempted_at = NULL, worker_id = %s,
+                unique_key = {keep_key(str(STATE_BITS["executing"]), "j.")}
             FROM picked WHERE j.id = picked.id
             RETURNING {columns}
         )
@@ -57,69 +61,48 @@ _RECORD_SQL = f"""
     UPDATE djobs_job AS j SET
         state = v.state,
         attempt = j.attempt + v.delta,
+        attempted_at = COALESCE(v.attempted_at, j.attempted_at),
         scheduled_at = COALESCE(v.scheduled_at, j.scheduled_at),
         finished_at = v.finished_at,
         result = v.result,
         errors = CASE WHEN v.error IS NULL THEN j.errors
                       ELSE j.errors || jsonb_build_array(v.error) END,
-        unique_key = {_keep_key("v.bit", "j.")}
+        unique_key = {keep_key("v.bit", "j.")}
     FROM json_to_recordset(%s::json) AS v(
-        id bigint, attempt int, state text, delta int, scheduled_at timestamptz,
-        finished_at timestamptz, result jsonb, error jsonb, bit int
+        id bigint, attempt int, state text, delta int, attempted_at timestamptz,
+        scheduled_at timestamptz, finished_at timestamptz, result jsonb, error jsonb, bit int
     )
     -- COALESCE keeps the planner on the primary key: the worker_id index would
     -- walk every executing row of this worker (and their dead versions).
     WHERE j.id = v.id AND j.state = 'executing' AND COALESCE(j.worker_id, '') = %s
       AND j.attempt = v.attempt
-    RETURNING j.id
+    RETURNING j.id, {rekey("j.")}
+"""
+
+_MARK_STARTED_SQL = """
+    UPDATE djobs_job AS j SET attempted_at = v.at
+    FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) AS v(id, attempt, at)
+    WHERE j.id = v.id AND j.state = 'executing' AND COALESCE(j.worker_id, '') = %s
+      AND j.attempt = v.attempt
 """
 
 
-def _entry_sql(error: str) -> str:
-    return (
-        "jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', %s::text, "
-        f"'error', {error}, 'traceback', NULL))"
-    )
+def _append_error(fields: str) -> str:
+    return f"errors || jsonb_build_array(jsonb_build_object({fields}))"
 
+
+_RESCUE_SQL = give_back_sql(
+    append_error=_append_error,
+    where="(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))",
+)
+
+_RELEASE_SQL = give_back_sql(
+    append_error=_append_error,
+    where="worker_id = %(me)s AND (id, attempt) IN "
+    "(SELECT * FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(attempts)s AS int[])))",
+)
 
 _AVAILABLE = STATE_BITS["available"]
-_DISCARDED = STATE_BITS["discarded"]
-
-_RESCUE_SQL = f"""
-    UPDATE djobs_job SET
-        state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-        finished_at = CASE WHEN attempt >= max_attempts THEN %s::timestamptz ELSE NULL END,
-        scheduled_at = %s,
-        errors = errors || {
-    _entry_sql(
-        "'WorkerLost: worker ' || COALESCE(worker_id, '(none)') || "
-        "' stopped heartbeating while running this attempt; the job was rescued'"
-    )
-},
-        unique_key = CASE WHEN attempt >= max_attempts THEN {_keep_key(str(_DISCARDED))}
-                          ELSE {_keep_key(str(_AVAILABLE))} END,
-        worker_id = NULL
-    WHERE state = 'executing' AND (
-        worker_id IS NULL
-        OR worker_id NOT IN (SELECT id FROM djobs_worker WHERE heartbeat_at >= %s)
-    )
-    RETURNING id, state, queue, meta
-"""
-
-_RELEASE_SQL = f"""
-    UPDATE djobs_job SET
-        state = 'available', attempt = GREATEST(attempt - 1, 0), scheduled_at = %s,
-        errors = errors || {
-    _entry_sql(
-        "'WorkerReleased: the worker shut down before this attempt finished; "
-        "it will run again and the attempt is not counted'"
-    )
-},
-        unique_key = {_keep_key(str(_AVAILABLE))},
-        worker_id = NULL
-    WHERE state = 'executing' AND worker_id = %s AND id = ANY(%s::bigint[])
-    RETURNING id
-"""
 
 # Batch ids are compared without dashes: the batch table may store them either way.
 _DELETE_SQL = """
@@ -144,9 +127,9 @@ _STAGE_SQL = f"""
         FOR UPDATE SKIP LOCKED
     )
     UPDATE djobs_job AS j SET state = 'available',
-        unique_key = {_keep_key(str(_AVAILABLE), "j.")}
+        unique_key = {keep_key(str(_AVAILABLE), "j.")}
     FROM due WHERE j.id = due.id
-    RETURNING j.queue
+    RETURNING j.queue, CASE WHEN {rekey("j.")} THEN j.id END
 """
 
 
@@ -186,16 +169,21 @@ class _PostgresDispatch(DatabaseOps):
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS))
         with self._hot_cursor() as cursor:
-            cursor.execute(sql, [queue, limit, now, worker_id], prepare=True, binary=True)
+            cursor.execute(sql, [queue, limit, worker_id], prepare=True, binary=True)
             rows = cursor.fetchall()
         return self.jobs_from_rows(rows, worker_id=worker_id, now=now) if rows else []
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
         counts: dict[str, int] = {}
+        rekeyed = []
         with self._hot_cursor() as cursor:
             cursor.execute(_STAGE_SQL, [now, limit], prepare=True)
-            for (queue,) in cursor.fetchall():
+            for queue, pk in cursor.fetchall():
                 counts[queue] = counts.get(queue, 0) + 1
+                if pk is not None:
+                    rekeyed.append(pk)
+        if rekeyed:
+            self.job_restore_unique(rekeyed)
         return counts
 
     def job_record_outcomes(self, *, worker_id: str, outcomes: Sequence[Any]) -> set[int]:
@@ -207,6 +195,7 @@ class _PostgresDispatch(DatabaseOps):
                     "attempt": job.attempt,
                     "state": t.state,
                     "delta": t.attempt_delta,
+                    "attempted_at": None if job.attempted_at is None else job.attempted_at.isoformat(),
                     "scheduled_at": None if t.scheduled_at is None else t.scheduled_at.isoformat(),
                     "finished_at": None if t.finished_at is None else t.finished_at.isoformat(),
                     "result": t.result,
@@ -216,20 +205,40 @@ class _PostgresDispatch(DatabaseOps):
             )
         with self._hot_cursor() as cursor:
             cursor.execute(_RECORD_SQL, [json.dumps(items), worker_id], prepare=True)
-            return {row[0] for row in cursor.fetchall()}
+            rows = cursor.fetchall()
+        rekeyed = [pk for pk, key in rows if key]
+        if rekeyed:
+            self.job_restore_unique(rekeyed)
+        return {pk for pk, _ in rows}
 
-    def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(_RESCUE_SQL, [now, now, now.isoformat(), stale_before])
-            return [
-                (pk, state, queue, json.loads(meta) if isinstance(meta, str) else meta)
-                for pk, state, queue, meta in cursor.fetchall()
-            ]
+    def job_mark_started(self, *, worker_id: str, started: Sequence[Job]) -> None:
+        params = [
+            [job.id for job in started],
+            [job.attempt for job in started],
+            [job.attempted_at for job in started],
+            worker_id,
+        ]
+        with self._hot_cursor() as cursor:
+            cursor.execute(_MARK_STARTED_SQL, params, prepare=True)
 
-    def job_release(self, *, worker_id: str, ids: Sequence[int], now: Any) -> list[int]:
+    def job_rescue(self, *, now: Any, exclude_worker: str) -> list[MovedJob]:
+        params = {**give_back_params(RESCUED, now, now), "me": exclude_worker}
         with self.connection.cursor() as cursor:
-            cursor.execute(_RELEASE_SQL, [now, now.isoformat(), worker_id, list(ids)])
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(_RESCUE_SQL, params)
+            return self._restore_moved(moved_rows(cursor.fetchall()))
+
+    def job_release(
+        self, *, worker_id: str, jobs: Sequence[tuple[int, int]], now: Any, reason: str
+    ) -> list[MovedJob]:
+        params = {
+            **give_back_params(released(reason), now, now),
+            "me": worker_id,
+            "ids": [pk for pk, _ in jobs],
+            "attempts": [attempt for _, attempt in jobs],
+        }
+        with self.connection.cursor() as cursor:
+            cursor.execute(_RELEASE_SQL, params)
+            return self._restore_moved(moved_rows(cursor.fetchall()))
 
     def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
         with self.connection.cursor() as cursor:
@@ -259,6 +268,7 @@ class _PostgresDispatch(DatabaseOps):
 class PostgresOps(_PostgresDispatch):
     supports_skip_locked = True
     supports_listen_notify = True
+    db_now_sql = "now()"
 
     def notify_inserted(self, queues: Sequence[str]) -> None:
         # Sent inside the enqueuing transaction: PostgreSQL delivers it at commit,

@@ -12,19 +12,22 @@ from django.utils.dateparse import parse_datetime
 
 from ..states import STATE_BITS
 from .base import DatabaseOps
+from .fragments import (
+    RESCUED,
+    MovedJob,
+    give_back_params,
+    give_back_sql,
+    keep_key,
+    moved_rows,
+    rekey,
+    released,
+)
 
 if TYPE_CHECKING:
     from ..models import Job
 
 
-def _keep_key(bit_sql: str, prefix: str = "") -> str:
-    # Clear the unique key in the same statement that moves a job to a state its
-    # uniqueness does not cover (unique_states is a bit mask, djobs.states.STATE_BITS).
-    return f"CASE WHEN {prefix}unique_states & {bit_sql} <> 0 THEN {prefix}unique_key ELSE NULL END"
-
-
 _AVAILABLE = STATE_BITS["available"]
-_DISCARDED = STATE_BITS["discarded"]
 _EXECUTING = STATE_BITS["executing"]
 
 
@@ -33,8 +36,8 @@ def _claim_sql(columns: str) -> str:
     # subquery's pick and the update cannot interleave with another claim.
     return f"""
         UPDATE djobs_job
-        SET state = 'executing', attempt = attempt + 1, attempted_at = %s, worker_id = %s,
-            unique_key = {_keep_key(str(_EXECUTING))}
+        SET state = 'executing', attempt = attempt + 1, attempted_at = NULL, worker_id = %s,
+            unique_key = {keep_key(str(_EXECUTING))}
         WHERE id IN (
             SELECT id FROM djobs_job
             WHERE state = 'available' AND queue = %s
@@ -46,67 +49,48 @@ def _claim_sql(columns: str) -> str:
 
 
 def _record_sql(rows: int) -> str:
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
     return f"""
-        WITH v(id, attempt, state, delta, scheduled_at, finished_at, result, error, bit)
+        WITH v(id, attempt, state, delta, attempted_at, scheduled_at, finished_at, result, error, bit)
             AS (VALUES {values})
         UPDATE djobs_job SET
             state = v.state,
             attempt = djobs_job.attempt + v.delta,
+            attempted_at = COALESCE(v.attempted_at, djobs_job.attempted_at),
             scheduled_at = COALESCE(v.scheduled_at, djobs_job.scheduled_at),
             finished_at = v.finished_at,
             result = v.result,
             errors = CASE WHEN v.error IS NULL THEN djobs_job.errors
                           ELSE json_insert(djobs_job.errors, '$[#]', json(v.error)) END,
-            unique_key = {_keep_key("v.bit", "djobs_job.")}
+            unique_key = {keep_key("v.bit", "djobs_job.")}
         FROM v
         WHERE djobs_job.id = v.id AND djobs_job.state = 'executing'
           AND djobs_job.worker_id = %s AND djobs_job.attempt = v.attempt
-        RETURNING djobs_job.id
+        RETURNING djobs_job.id, {rekey("djobs_job.")}
     """
 
 
-def _entry_sql(error: str) -> str:
-    return (
-        "json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', %s, "
-        f"'error', {error}, 'traceback', NULL))"
-    )
+def _append_error(fields: str) -> str:
+    return f"json_insert(errors, '$[#]', json_object({fields}))"
 
 
-_RESCUE_SQL = f"""
-    UPDATE djobs_job SET
-        state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-        finished_at = CASE WHEN attempt >= max_attempts THEN %s ELSE NULL END,
-        scheduled_at = %s,
-        errors = {
-    _entry_sql(
-        "'WorkerLost: worker ' || COALESCE(worker_id, '(none)') || "
-        "' stopped heartbeating while running this attempt; the job was rescued'"
-    )
-},
-        unique_key = CASE WHEN attempt >= max_attempts THEN {_keep_key(str(_DISCARDED))}
-                          ELSE {_keep_key(str(_AVAILABLE))} END,
-        worker_id = NULL
-    WHERE state = 'executing' AND (
-        worker_id IS NULL
-        OR worker_id NOT IN (SELECT id FROM djobs_worker WHERE heartbeat_at >= %s)
-    )
-    RETURNING id, state, queue, meta
-"""
+# (id, attempt) pairs arrive as one JSON array: no statement grows with the count.
+_PAIRS = "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(%(pairs)s))"
 
-_RELEASE_SQL = f"""
-    UPDATE djobs_job SET
-        state = 'available', attempt = MAX(attempt - 1, 0), scheduled_at = %s,
-        errors = {
-    _entry_sql(
-        "'WorkerReleased: the worker shut down before this attempt finished; "
-        "it will run again and the attempt is not counted'"
-    )
-},
-        unique_key = {_keep_key(str(_AVAILABLE))},
-        worker_id = NULL
-    WHERE state = 'executing' AND worker_id = %s AND id IN ({{ids}})
-    RETURNING id
+_RESCUE_SQL = give_back_sql(
+    append_error=_append_error,
+    where="(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))",
+)
+
+_RELEASE_SQL = give_back_sql(
+    append_error=_append_error, where=f"worker_id = %(me)s AND (id, attempt) IN {_PAIRS}"
+)
+
+_MARK_STARTED_SQL = """
+    UPDATE djobs_job SET attempted_at = json_extract(v.value, '$[2]')
+    FROM json_each(%s) AS v
+    WHERE djobs_job.id = json_extract(v.value, '$[0]') AND djobs_job.state = 'executing'
+      AND djobs_job.worker_id = %s AND djobs_job.attempt = json_extract(v.value, '$[1]')
 """
 
 # Batch ids are compared without dashes: SQLite keeps UUIDs as 32 hex characters.
@@ -125,14 +109,14 @@ _DELETE_SQL = """
 """
 
 _STAGE_SQL = f"""
-    UPDATE djobs_job SET state = 'available', unique_key = {_keep_key(str(_AVAILABLE))}
+    UPDATE djobs_job SET state = 'available', unique_key = {keep_key(str(_AVAILABLE))}
     WHERE id IN (
         SELECT id FROM djobs_job
         WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= %s
         ORDER BY scheduled_at
         LIMIT %s
     )
-    RETURNING queue
+    RETURNING queue, CASE WHEN {rekey()} THEN id END
 """
 
 # Keep each statement's bound parameters well under SQLite's limit.
@@ -182,7 +166,7 @@ class _SQLiteDispatch(DatabaseOps):
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         sql = _claim_sql(", ".join(self.CLAIM_COLUMNS))
         with self._immediate() as cursor:
-            cursor.execute(sql, [self.adapt_datetime(now), worker_id, queue, limit])
+            cursor.execute(sql, [worker_id, queue, limit])
             rows = cursor.fetchall()
         jobs = self.jobs_from_rows(rows, worker_id=worker_id, now=now) if rows else []
         jobs.sort(key=lambda j: (j.priority, j.scheduled_at, j.id))  # RETURNING has no order
@@ -190,14 +174,20 @@ class _SQLiteDispatch(DatabaseOps):
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
         counts: dict[str, int] = {}
+        rekeyed = []
         with self._immediate() as cursor:
             cursor.execute(_STAGE_SQL, [self.adapt_datetime(now), limit])
-            for (queue,) in cursor.fetchall():
+            for queue, pk in cursor.fetchall():
                 counts[queue] = counts.get(queue, 0) + 1
+                if pk is not None:
+                    rekeyed.append(pk)
+        if rekeyed:
+            self.job_restore_unique(rekeyed)
         return counts
 
     def job_record_outcomes(self, *, worker_id: str, outcomes: Sequence[Any]) -> set[int]:
         held: set[int] = set()
+        rekeyed: list[int] = []
         dumps = json.dumps
         adapt = self.adapt_datetime
         items = list(outcomes)
@@ -213,6 +203,7 @@ class _SQLiteDispatch(DatabaseOps):
                             job.attempt,
                             transition.state,
                             transition.attempt_delta,
+                            None if job.attempted_at is None else adapt(job.attempted_at),
                             None if transition.scheduled_at is None else adapt(transition.scheduled_at),
                             None if transition.finished_at is None else adapt(transition.finished_at),
                             None if result is None else dumps(result),
@@ -222,28 +213,39 @@ class _SQLiteDispatch(DatabaseOps):
                     )
                 params.append(worker_id)
                 cursor.execute(_record_sql(len(chunk)), params)
-                held.update(row[0] for row in cursor.fetchall())
+                for pk, key in cursor.fetchall():
+                    held.add(pk)
+                    if key:
+                        rekeyed.append(pk)
+        if rekeyed:
+            self.job_restore_unique(rekeyed)
         return held
 
-    def job_rescue(self, *, stale_before: Any, now: Any) -> list[tuple[int, str, str, Any]]:
-        at = self.adapt_datetime(now)
+    def job_mark_started(self, *, worker_id: str, started: Sequence[Job]) -> None:
+        adapt = self.adapt_datetime
+        items = json.dumps([[job.id, job.attempt, str(adapt(job.attempted_at))] for job in started])
         with self._immediate() as cursor:
-            cursor.execute(_RESCUE_SQL, [at, at, now.isoformat(), self.adapt_datetime(stale_before)])
-            return [
-                (pk, state, queue, json.loads(meta) if isinstance(meta, str) else meta)
-                for pk, state, queue, meta in cursor.fetchall()
-            ]
+            cursor.execute(_MARK_STARTED_SQL, [items, worker_id])
 
-    def job_release(self, *, worker_id: str, ids: Sequence[int], now: Any) -> list[int]:
-        released: list[int] = []
-        ids = list(ids)
+    def job_rescue(self, *, now: Any, exclude_worker: str) -> list[MovedJob]:
+        params = {**give_back_params(RESCUED, now, self.adapt_datetime(now)), "me": exclude_worker}
         with self._immediate() as cursor:
-            for start in range(0, len(ids), _RECORD_CHUNK):
-                chunk = ids[start : start + _RECORD_CHUNK]
-                sql = _RELEASE_SQL.replace("{ids}", ", ".join(["%s"] * len(chunk)))
-                cursor.execute(sql, [self.adapt_datetime(now), now.isoformat(), worker_id, *chunk])
-                released.extend(row[0] for row in cursor.fetchall())
-        return released
+            cursor.execute(_RESCUE_SQL, params)
+            moved = moved_rows(cursor.fetchall())
+        return self._restore_moved(moved)
+
+    def job_release(
+        self, *, worker_id: str, jobs: Sequence[tuple[int, int]], now: Any, reason: str
+    ) -> list[MovedJob]:
+        params = {
+            **give_back_params(released(reason), now, self.adapt_datetime(now)),
+            "me": worker_id,
+            "pairs": json.dumps([list(pair) for pair in jobs]),
+        }
+        with self._immediate() as cursor:
+            cursor.execute(_RELEASE_SQL, params)
+            moved = moved_rows(cursor.fetchall())
+        return self._restore_moved(moved)
 
     def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
         with self._immediate() as cursor:
@@ -254,6 +256,8 @@ class _SQLiteDispatch(DatabaseOps):
 class SQLiteOps(_SQLiteDispatch):
     supports_skip_locked = False
     supports_listen_notify = False
+    # As Django stores a DateTimeField (UTC, no offset).
+    db_now_sql = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
 
     # -- batches -----------------------------------------------------------------
     # SQLite uses an expression index only when the query spells the expression

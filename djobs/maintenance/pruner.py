@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +23,11 @@ class PrunerConfig:
     )
     interval: float = 60.0
     chunk_size: int = 2000
+    # One round stops after this many rows or seconds (the runner's main thread
+    # also enforces deadlines); a round cut short is followed by another soon.
+    max_rows: int = 50_000
+    max_seconds: float = 1.0
+    catch_up_interval: float = 1.0
 
     def validate(self) -> None:
         for state, seconds in self.retention.items():
@@ -33,6 +39,11 @@ class PrunerConfig:
                 raise ValueError(f"PrunerConfig.retention[{state!r}]={seconds!r}: use 0 or more.")
         if self.chunk_size < 1:
             raise ValueError(f"PrunerConfig.chunk_size={self.chunk_size!r}: use at least 1.")
+        if self.max_rows < 1 or self.max_seconds <= 0 or self.catch_up_interval <= 0:
+            raise ValueError(
+                f"PrunerConfig max_rows={self.max_rows!r}, max_seconds={self.max_seconds!r}, "
+                f"catch_up_interval={self.catch_up_interval!r}: use numbers above 0."
+            )
 
 
 class Pruner:
@@ -47,24 +58,37 @@ class Pruner:
     def __init__(self, config: PrunerConfig | None = None) -> None:
         self.config = config or PrunerConfig()
         self.config.validate()
+        self.behind = False
 
     @property
     def interval(self) -> float:
-        return self.config.interval
+        """Seconds to the next round: sooner while a backlog is left."""
+        return self.config.catch_up_interval if self.behind else self.config.interval
 
     def run_once(self) -> ServiceResult:
+        """Delete expired jobs in chunks until none is left or the round's budget is spent."""
         ops = get_ops()
+        config = self.config
         now = timezone.now()
+        end = time.monotonic() + config.max_seconds
         counts: dict[str, int] = {}
-        for state, seconds in sorted(self.config.retention.items()):
+        budget = config.max_rows
+        self.behind = False
+        for state, seconds in sorted(config.retention.items()):
             if seconds is None:
                 continue
             before = now - timedelta(seconds=seconds)
             total = 0
             while True:
-                deleted = ops.job_delete_finished(state=state, before=before, limit=self.config.chunk_size)
+                if budget <= 0 or time.monotonic() >= end:
+                    self.behind = True
+                    break
+                deleted = ops.job_delete_finished(
+                    state=state, before=before, limit=min(config.chunk_size, budget)
+                )
                 total += deleted
-                if deleted < self.config.chunk_size:
+                budget -= deleted
+                if deleted < config.chunk_size:
                     break
             counts[state] = total
         return ServiceResult(counts)

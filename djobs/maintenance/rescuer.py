@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
 from ..db import get_ops
-from ..worker.hooks import TerminalJob, run_after_terminal
+from ..worker.hooks import settle_moved
 from .base import ServiceResult
 
 logger = logging.getLogger("djobs")
@@ -33,47 +34,69 @@ class RescuerConfig:
 
 
 class Rescuer:
-    """Gives back the executing jobs of dead workers, then deletes their rows.
+    """Gives back the executing jobs of dead workers, then forgets those workers.
 
-    A rescued job goes back to ``available`` (the interrupted attempt counts),
-    or to ``discarded`` when it has no attempts left; either way an error entry
-    says which worker was lost. Jobs held by no known worker row are rescued too.
+    A worker is presumed dead once this rescuer has watched its heartbeat value
+    stand still for ``rescue_after`` seconds of its own monotonic clock: no two
+    machines' clocks are compared, and a rescuer that is itself paused only
+    looks later. A new rescuer therefore waits ``rescue_after`` before its first
+    rescue of a registered worker. Jobs held by no registered worker are
+    rescued at once; the rescuer's own worker (``worker_id``) never is.
+
+    A rescued job that had started keeps its attempt (discarded when it has
+    none left); one claimed but never started gets its attempt back. Either
+    way an error entry says which worker was lost.
     """
 
     name = "rescuer"
 
-    def __init__(self, config: RescuerConfig | None = None) -> None:
+    def __init__(self, config: RescuerConfig | None = None, *, worker_id: str = "") -> None:
         self.config = config or RescuerConfig()
         self.config.validate()
+        self.worker_id = worker_id
+        # worker id -> (heartbeat value, monotonic time it was first seen with it)
+        self._watched: dict[str, tuple[Any, float]] = {}
 
     @property
     def interval(self) -> float:
         return self.config.interval
 
+    def stale_workers(self, heartbeats: dict[str, Any], clock: float) -> dict[str, Any]:
+        """Note ``heartbeats`` seen at ``clock``; return those unchanged for ``rescue_after``."""
+        watched: dict[str, tuple[Any, float]] = {}
+        stale = {}
+        for worker_id, value in heartbeats.items():
+            if worker_id == self.worker_id:
+                continue
+            seen = self._watched.get(worker_id)
+            if seen is None or seen[0] != value:
+                seen = (value, clock)
+            watched[worker_id] = seen
+            if clock - seen[1] >= self.config.rescue_after:
+                stale[worker_id] = value
+        self._watched = watched
+        return stale
+
     def run_once(self) -> ServiceResult:
         ops = get_ops()
-        now = timezone.now()
-        stale_before = now - timedelta(seconds=self.config.rescue_after)
-        rows = ops.job_rescue(stale_before=stale_before, now=now)
-        workers = ops.worker_delete_stale(stale_before=stale_before)
-        counts = {"rescued": 0, "discarded": 0, "workers_deleted": workers}
-        terminal = []
-        for pk, state, queue, meta in rows:
-            if state == "discarded":
-                counts["discarded"] += 1
-                terminal.append(TerminalJob(pk, state, queue, meta or {}))
-            else:
-                counts["rescued"] += 1
-        if rows:
+        stale = self.stale_workers(ops.worker_heartbeats(), time.monotonic())
+        deleted = ops.worker_delete_unchanged(heartbeats=stale) if stale else []
+        for worker_id in deleted:
+            self._watched.pop(worker_id, None)
+        moved = ops.job_rescue(now=timezone.now(), exclude_worker=self.worker_id)
+        counts = {
+            "rescued": sum(job.state == "available" for job in moved),
+            "discarded": sum(job.state == "discarded" for job in moved),
+            "workers_deleted": len(deleted),
+        }
+        if moved:
             logger.warning(
                 "djobs rescued %d job(s) of dead workers (%d discarded, out of attempts)",
-                len(rows),
+                len(moved),
                 counts["discarded"],
                 extra={"rescued": counts["rescued"], "discarded": counts["discarded"]},
             )
-            if ops.supports_listen_notify and counts["rescued"]:
-                ops.notify_inserted(sorted({q for _, s, q, _ in rows if s == "available"}))
-        run_after_terminal(terminal)
+        settle_moved(ops, moved)
         return ServiceResult(counts)
 
 

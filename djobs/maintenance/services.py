@@ -19,13 +19,22 @@ from .stager import Stager, StagerConfig
 
 
 def default_services(
-    conf: Settings, *, on_staged: Callable[[Iterable[str]], None] | None = None
+    conf: Settings,
+    *,
+    on_staged: Callable[[Iterable[str]], None] | None = None,
+    worker_id: str = "",
 ) -> list[Service]:
-    """Return the services ``runjobs`` runs, configured from ``conf`` (the DJOBS settings)."""
+    """Return the services ``runjobs`` runs, configured from ``conf`` (the DJOBS settings).
+
+    ``worker_id`` is the calling worker's: its rescuer never rescues its own jobs.
+    """
     services: list[Service] = [
         Stager(StagerConfig(interval=conf.POLL_INTERVAL), on_staged=on_staged),
         Rescuer(
-            RescuerConfig(rescue_after=conf.RESCUE_AFTER, interval=max(1.0, min(conf.RESCUE_AFTER / 4, 30.0)))
+            RescuerConfig(
+                rescue_after=conf.RESCUE_AFTER, interval=max(1.0, min(conf.RESCUE_AFTER / 4, 30.0))
+            ),
+            worker_id=worker_id,
         ),
         Pruner(
             PrunerConfig(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ class StagerConfig:
 
     interval: float = 1.0
     limit: int = 5000
+    # One round stops after this long; the next round (``interval`` later) goes on.
+    max_seconds: float = 0.5
 
     def validate(self) -> None:
         if self.interval <= 0:
@@ -51,11 +54,12 @@ class Stager:
         """Stage every due job (in statements of ``limit``); return counts per queue."""
         ops = get_ops()
         counts: dict[str, int] = {}
+        end = time.monotonic() + self.config.max_seconds
         while True:
             staged = ops.job_stage(now=timezone.now(), limit=self.config.limit)
             for queue, n in staged.items():
                 counts[queue] = counts.get(queue, 0) + n
-            if sum(staged.values()) < self.config.limit:
+            if sum(staged.values()) < self.config.limit or time.monotonic() >= end:
                 break
         if counts:
             if ops.supports_listen_notify:

@@ -19,7 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..db.base import DatabaseOps
+    from ..db.fragments import MovedJob
 
 logger = logging.getLogger("djobs")
 
@@ -48,6 +52,16 @@ def run_after_terminal(jobs: list[TerminalJob]) -> None:
             logger.exception("djobs after_terminal hook %r failed", hook, extra={"djobs_hook": repr(hook)})
 
 
+def settle_moved(ops: DatabaseOps, moved: list[MovedJob]) -> None:
+    """Follow up jobs handed back by rescue or release: wake their queues, tell batches of discards."""
+    queues = sorted({job.queue for job in moved if job.state == "available"})
+    if queues and ops.supports_listen_notify:
+        ops.notify_inserted(queues)
+    run_after_terminal(
+        [TerminalJob(job.id, job.state, job.queue, job.meta) for job in moved if job.state != "available"]
+    )
+
+
 #: Callables run when a ``--burst`` worker finds nothing left to do, before it
 #: exits: each finishes work it was handed in the background and returns True
 #: if there was any (it may have enqueued jobs), so the worker looks again.
@@ -65,4 +79,11 @@ def run_before_idle() -> bool:
     return busy
 
 
-__all__ = ["TerminalJob", "after_terminal", "before_idle", "run_after_terminal", "run_before_idle"]
+__all__ = [
+    "TerminalJob",
+    "after_terminal",
+    "before_idle",
+    "run_after_terminal",
+    "run_before_idle",
+    "settle_moved",
+]

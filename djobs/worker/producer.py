@@ -3,6 +3,12 @@
 The producer thread sleeps on an event that is set by a NOTIFY for its queue,
 by the stager, by a slot freeing up while jobs may be waiting, or by the poll
 timer; it never sleeps while its last claim came back full.
+
+It claims nothing while the heartbeat is not fresh, and a job thread starts a
+job only while it can trust that the row is still its own: a job claimed
+before a heartbeat lapse (the process was paused, or cut off from the
+database) is started only after the rows this worker still holds have been
+read again; a job rescued meanwhile is dropped, never run twice here.
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from ..db.base import dispatcher_thread
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
 from .executor import Execution, run_job
+from .holdings import Holdings
+from .hooks import settle_moved
 from .timeouts import RunningJob, finish
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
     from ..models import Job
+    from .heartbeat import Heartbeat
     from .recorder import Recorder
 
 logger = logging.getLogger("djobs")
@@ -41,6 +50,7 @@ PREFETCH_FACTOR = 3
 PREFETCH_BELOW = 0.05
 # Weight of the latest job in the running mean of job durations.
 DURATION_WEIGHT = 0.1
+STOPPED_REASON = "stopped before starting this job"
 
 
 def claim_capacity(concurrency: int, mean_duration: float) -> int:
@@ -66,6 +76,8 @@ class Producer:
         recorder: Recorder,
         poll_interval: float,
         timeout_of: Callable[[Job], float | None],
+        heartbeat: Heartbeat,
+        holdings: Holdings,
     ) -> None:
         self.queue = queue_name
         self.concurrency = concurrency
@@ -74,6 +86,13 @@ class Producer:
         self.recorder = recorder
         self.poll_interval = poll_interval
         self._timeout_of = timeout_of
+        self.heartbeat = heartbeat
+        self.holdings = holdings
+        # The rows this worker held, read once per heartbeat epoch after a lapse.
+        self._held: tuple[int, set[tuple[int, int]]] | None = None
+        self._held_lock = threading.Lock()
+        # Threads given up on (stuck past their timeout) that have not ended yet.
+        self.abandoned: set[int] = set()
         self.stopping = False
         self.in_flight = 0
         self.claimed = 0
@@ -84,7 +103,8 @@ class Producer:
         self.empty_claim_at: float | None = None
         self.running: dict[int, RunningJob] = {}
         self._lock = threading.Lock()
-        self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        # Claimed jobs with the heartbeat epoch they were claimed in; None stops a thread.
+        self._inbox: queue.SimpleQueue[tuple[Job, int] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         # Start as if jobs were long: prefetch only once short jobs are seen.
         self.mean_duration = PREFETCH_BELOW
@@ -106,12 +126,28 @@ class Producer:
     # -- control -------------------------------------------------------------------
 
     def start(self) -> None:
-        for i in range(self.concurrency):
-            thread = threading.Thread(target=self._work, name=f"djobs-{self.queue}-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for _ in range(self.concurrency):
+            self._start_thread()
         for claimer in self._claimers:
             claimer.start()
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"djobs-{self.queue}-{len(self._threads)}", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def replace(self, running: RunningJob) -> None:
+        """Give up on a thread stuck in a job past its timeout: a new thread takes its slot."""
+        with self._lock:
+            if running.abandoned:
+                return
+            running.abandoned = True
+            self.abandoned.add(running.thread_id)
+            self.in_flight -= 1
+        self._start_thread()
+        self.wake()
 
     def wake(self) -> None:
         for wake in self._wakes:
@@ -126,12 +162,12 @@ class Producer:
         jobs: list[Job] = []
         while True:
             try:
-                job = self._inbox.get_nowait()
+                item = self._inbox.get_nowait()
             except queue.Empty:
                 break
-            if job is None:
+            if item is None:
                 continue
-            jobs.append(job)
+            jobs.append(item[0])
         if jobs:
             with self._lock:
                 self.in_flight -= len(jobs)
@@ -143,7 +179,7 @@ class Producer:
 
     def stop_threads(self) -> None:
         """Let idle job threads exit (busy ones finish their job first)."""
-        for _ in self._threads:
+        for _ in range(len(self._threads) - len(self.abandoned)):
             self._inbox.put(None)
 
     def join(self, timeout: float) -> None:
@@ -172,6 +208,11 @@ class Producer:
         dispatcher_thread.active = True
         try:
             while not self.stopping:
+                if not self.heartbeat.fresh():
+                    # Our registry row may be gone: a claim now could be rescued as
+                    # soon as it is made. Claim again once a heartbeat lands.
+                    self.heartbeat.wait_fresh(self.poll_interval)
+                    continue
                 free = self._reserve()
                 if not free:
                     wake.wait(self.poll_interval)
@@ -180,6 +221,7 @@ class Producer:
                 wake.clear()
                 started = time.monotonic()
                 token = 0
+                epoch = self.heartbeat.epoch
                 try:
                     if self._watch_changes:
                         token = self.ops.change_counter()
@@ -200,6 +242,7 @@ class Producer:
                     delay = min(delay * 2, self.poll_interval)
                     continue
                 delay = 0.05
+                self.holdings.add(job.id for job in jobs)
                 with self._lock:
                     self.reserved -= free
                     self.in_flight += len(jobs)
@@ -207,16 +250,14 @@ class Producer:
                     # Claimed while the stop signal arrived: hand them straight back.
                     with self._lock:
                         self.in_flight -= len(jobs)
-                    self.ops.job_release(
-                        worker_id=self.worker_id, ids=[j.id for j in jobs], now=timezone.now()
-                    )
+                    self.give_back(jobs, STOPPED_REASON)
                     break
                 self.saturated = len(jobs) == free
                 if jobs:
                     self.claimed += len(jobs)
                     put = self._inbox.put
                     for job in jobs:
-                        put(job)
+                        put((job, epoch))
                     if self.saturated:
                         continue
                 elif self.idle():
@@ -247,27 +288,86 @@ class Producer:
 
     # -- the job threads -------------------------------------------------------------
 
+    def give_back(self, jobs: list[Job], reason: str) -> None:
+        """Hand claimed jobs back to the database (fenced); they leave this process's holdings."""
+        try:
+            moved = self.ops.job_release(
+                worker_id=self.worker_id,
+                jobs=[(job.id, job.attempt) for job in jobs],
+                now=timezone.now(),
+                reason=reason,
+            )
+            settle_moved(self.ops, moved)
+        except Exception as exc:
+            connections[self.ops.alias].close_if_unusable_or_obsolete()
+            logger.warning("djobs could not give back %d job(s): %s; orphan repair will", len(jobs), exc)
+        self.holdings.discard(job.id for job in jobs)
+
     def _work(self) -> None:
         thread_id = threading.get_ident()
         get = self._inbox.get
         try:
-            while True:
+            while thread_id not in self.abandoned:
                 try:
-                    job = get()
-                    if job is None:
+                    item = get()
+                    if item is None:
                         return
-                    self._run_one(job, thread_id)
+                    self._run_one(*item, thread_id)
                 except JobTimeout:
                     # A timeout raised just after its job ended; the job is settled.
                     continue
         finally:
+            self.abandoned.discard(thread_id)
             connections.close_all()
 
-    def _run_one(self, job: Job, thread_id: int) -> None:
+    def _still_ours(self, job: Job, epoch: int) -> bool:
+        """Say whether ``job`` may start: claimed in this heartbeat epoch, or still held by us.
+
+        After a lapse the rows this worker holds are read once per epoch; a job
+        rescued meanwhile is not among them and is dropped.
+        """
+        heartbeat = self.heartbeat
+        if epoch == heartbeat.epoch and heartbeat.fresh():
+            return True
+        while not heartbeat.wait_fresh(self.poll_interval):
+            if self.stopping:
+                self.give_back([job], STOPPED_REASON)
+                return False
+        current = heartbeat.epoch
+        with self._held_lock:
+            if self._held is None or self._held[0] != current:
+                try:
+                    self._held = (current, self.ops.job_list_executing(worker_id=self.worker_id))
+                except Exception as exc:
+                    connections[self.ops.alias].close_if_unusable_or_obsolete()
+                    logger.warning("djobs could not re-check the jobs it holds: %s", exc)
+                    self._held = None
+                    return self._drop(job)
+            held = self._held[1]
+        return (job.id, job.attempt) in held or self._drop(job)
+
+    def _drop(self, job: Job) -> bool:
+        logger.warning(
+            "djobs job %s %s was claimed before a heartbeat lapse and is no longer held by this "
+            "worker (rescued meanwhile): not started here",
+            job.id,
+            job.path,
+            extra={"job_id": job.id, "job_path": job.path},
+        )
+        self.holdings.discard([job.id])
+        return False
+
+    def _run_one(self, job: Job, epoch: int, thread_id: int) -> None:
+        if not self._still_ours(job, epoch):
+            with self._lock:
+                self.in_flight -= 1
+            return
         timeout = self._timeout_of(job)
         started = time.monotonic()
         running = RunningJob(job, thread_id, started, started + timeout if timeout is not None else None)
         self.running[thread_id] = running
+        job.attempted_at = timezone.now()
+        self.recorder.push_started(job)
         try:
             try:
                 # Connections are checked after each job (as Django does at the end
@@ -285,7 +385,8 @@ class Producer:
         finally:
             self.running.pop(thread_id, None)
             with self._lock:
-                self.in_flight -= 1
+                if not running.abandoned:  # a replaced thread's slot was freed already
+                    self.in_flight -= 1
             if self.saturated:
                 for wake in self._wakes:
                     wake.set()

@@ -4,10 +4,21 @@ Job threads push ``(job, transition)`` pairs; the recorder thread takes the
 first, drains whatever else is waiting, and writes them all in one statement
 (``DatabaseOps.job_record_outcomes``). It never sleeps while outcomes wait, so
 the batch size follows the load: one row when idle, hundreds under pressure.
+
+It also writes when jobs started (``push_started``), so that rescue can tell a
+job that ran from one that only waited for a thread. Those marks wait
+START_MARK_DELAY first: a job that ends sooner has its start written with its
+outcome, in the same statement, so short jobs cost no extra write.
+
+An outcome the database refuses (a value it cannot store) never blocks the
+others: the batch is split until the offending outcome is alone, and that job
+is discarded with an error that says why. While the database is away the
+recorder keeps trying for GIVE_UP_AFTER seconds, then hands the jobs back.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -15,12 +26,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, DataError, IntegrityError, connections
 from django.utils import timezone
 
 from ..db.base import dispatcher_thread
-from ..transitions import COMPLETED, Transition
-from .hooks import TerminalJob, run_after_terminal
+from ..states import JobState
+from ..transitions import COMPLETED, DISCARDED, Transition, error_entry
+from .holdings import Holdings
+from .hooks import TerminalJob, run_after_terminal, settle_moved
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
@@ -29,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("djobs")
 
 _STOP = object()
+_STARTED = object()
 # Outcomes written per statement at most.
 MAX_BATCH = 1000
 # Producers stop claiming while this many outcomes wait to be written.
@@ -36,6 +50,11 @@ MAX_PENDING = 2000
 # While fewer outcomes than this wait, wait this long for more before writing.
 LINGER_BELOW = 32
 LINGER = 0.0005
+# A start is written only if the job has not ended this many seconds later.
+START_MARK_DELAY = 0.01
+# Seconds of failed writes (the database away) before outcomes are handed back.
+GIVE_UP_AFTER = 60.0
+GIVE_BACK_REASON = "could not write the outcome of this attempt (the database refused or was away)"
 
 
 class Recorder:
@@ -46,14 +65,18 @@ class Recorder:
         ops_factory: Any,
         worker_id: str,
         on_caught_up: Callable[[], None] | None = None,
+        holdings: Holdings | None = None,
     ) -> None:
         self._ops_factory = ops_factory
         self.on_caught_up = on_caught_up
+        self.holdings = holdings if holdings is not None else Holdings()
         self._throttled = False
         self.worker_id = worker_id
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
+        # Jobs started whose start is not written yet (recorder thread only), oldest first.
+        self._starts: dict[int, tuple[Job, float]] = {}
         # Bumped after every write, so the burst check can tell "nothing changed".
         self.generation = 0
         self.recorded = 0
@@ -81,6 +104,10 @@ class Recorder:
             self._pending += 1
         self._queue.put((job, transition))
 
+    def push_started(self, job: Job) -> None:
+        """Note that ``job`` started (its ``attempted_at`` is set)."""
+        self._queue.put((_STARTED, job))
+
     def stop(self, timeout: float) -> None:
         """Write what is queued, then stop the thread (waits up to ``timeout`` s)."""
         if self._thread.ident is None:
@@ -88,64 +115,81 @@ class Recorder:
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
+    def _next(self) -> Any:
+        """Return the next item, or None when the oldest unwritten start falls due first."""
+        if not self._starts:
+            return self._queue.get()
+        _, since = next(iter(self._starts.values()))
+        wait = since + START_MARK_DELAY - time.monotonic()
+        try:
+            return self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
     def _run(self) -> None:
         dispatcher_thread.active = True
         ops: DatabaseOps = self._ops_factory()
-        get = self._queue.get
         get_nowait = self._queue.get_nowait
         try:
             while True:
-                item = get()
-                stopping = item is _STOP
-                batch = [] if stopping else [item]
+                item = self._next()
+                stopping = False
+                batch: list[tuple[Job, Transition]] = []
                 for linger in (True, False):
-                    while len(batch) < MAX_BATCH:
-                        try:
-                            more = get_nowait()
-                        except queue.Empty:
-                            break
-                        if more is _STOP:
+                    while item is not None and len(batch) < MAX_BATCH:
+                        if item is _STOP:
                             stopping = True
-                            continue
-                        batch.append(more)
-                    if not linger or stopping or len(batch) >= LINGER_BELOW:
+                        elif item[0] is _STARTED:
+                            self._starts[item[1].id] = (item[1], time.monotonic())
+                        else:
+                            batch.append(item)
+                        try:
+                            item = get_nowait()
+                        except queue.Empty:
+                            item = None
+                    if item is not None:
+                        self._queue.put(item)  # over MAX_BATCH: next round
+                        item = None
+                    if not linger or stopping or not batch or len(batch) >= LINGER_BELOW:
                         break
                     # A short linger under load turns one wake-up per job into one
                     # per batch; it delays only the outcome's write, never a job.
                     time.sleep(LINGER)
+                    try:
+                        item = get_nowait()
+                    except queue.Empty:
+                        item = None
+                for job, _ in batch:
+                    self._starts.pop(job.id, None)
                 if batch:
                     self._write(ops, batch, stopping)
+                self._write_starts(ops, stopping)
                 if stopping:
                     return
         finally:
             connections.close_all()
 
+    def _write_starts(self, ops: DatabaseOps, stopping: bool) -> None:
+        due_before = time.monotonic() - START_MARK_DELAY
+        due = [job for job, since in self._starts.values() if stopping or since <= due_before]
+        if not due:
+            return
+        for job in due:
+            del self._starts[job.id]
+        try:
+            ops.job_mark_started(worker_id=self.worker_id, started=due)
+        except Exception as exc:
+            # Not fatal: the outcome carries the start too; only a rescue in between
+            # would count the attempt as not started.
+            connections[ops.alias].close_if_unusable_or_obsolete()
+            logger.warning("djobs could not write the start of %d job(s): %s", len(due), exc)
+
     def _write(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]], stopping: bool) -> None:
-        delay = 0.05
-        held: set[int] = set()
-        for attempt in range(1, 1_000_000):
-            try:
-                held = ops.job_record_outcomes(worker_id=self.worker_id, outcomes=batch)
-                break
-            except Exception as exc:  # the recorder thread must not die
-                # Keep trying while the database is away. An outcome that cannot be
-                # written at all is given back (the job runs again), never dropped.
-                connections[ops.alias].close_if_unusable_or_obsolete()
-                logger.warning(
-                    "djobs could not record %d outcome(s) (try %d): %s",
-                    len(batch),
-                    attempt,
-                    exc,
-                    extra={"djobs_worker": self.worker_id, "error": str(exc)},
-                )
-                if attempt >= 3 and (stopping or not isinstance(exc, DatabaseError)):
-                    self._give_back(ops, batch)
-                    break
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        held = self._record(ops, batch, stopping)
         terminal = []
         for job, transition in batch:
-            if job.id not in held:
+            recorded = held.get(job.id)
+            if recorded is None:
                 self.dropped += 1
                 logger.warning(
                     "djobs did not record the outcome of job %s (%s): it is no longer held by "
@@ -155,10 +199,11 @@ class Recorder:
                     extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
                 )
                 continue
-            if transition.is_terminal:
-                terminal.append(TerminalJob(job.id, transition.state, job.queue, job.meta or {}))
-            if transition.outcome != COMPLETED:
-                _log_outcome(job, transition)
+            if recorded.is_terminal:
+                terminal.append(TerminalJob(job.id, recorded.state, job.queue, job.meta or {}))
+            if recorded.outcome != COMPLETED:
+                _log_outcome(job, recorded)
+        self.holdings.discard(job.id for job, _ in batch)
         self.recorded += len(held)
         # Hooks first: until they have run, the outcomes still count as pending,
         # so a burst run cannot see "nothing left" while a hook is about to
@@ -172,17 +217,92 @@ class Recorder:
             if self.on_caught_up is not None:
                 self.on_caught_up()
 
-    def _give_back(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> None:
-        # Not recorded: put the jobs back to available so they run again; if even
-        # that fails they stay executing and are rescued once this worker is gone.
+    def _record(
+        self, ops: DatabaseOps, batch: list[tuple[Job, Transition]], stopping: bool
+    ) -> dict[int, Transition]:
+        """Write ``batch``; return the transitions that held, by job id."""
+        delay = 0.05
+        give_up = time.monotonic() + GIVE_UP_AFTER
+        for attempt in itertools.count(1):
+            try:
+                held = ops.job_record_outcomes(worker_id=self.worker_id, outcomes=batch)
+                return {job.id: t for job, t in batch if job.id in held}
+            except (DataError, IntegrityError) as exc:
+                # The database refuses a value, not the connection: retrying the same
+                # batch would fail forever. Split it and isolate the outcome at fault.
+                connections[ops.alias].close_if_unusable_or_obsolete()
+                return self._record_split(ops, batch, exc, stopping)
+            except Exception as exc:  # the recorder thread must not die
+                connections[ops.alias].close_if_unusable_or_obsolete()
+                logger.warning(
+                    "djobs could not record %d outcome(s) (try %d): %s",
+                    len(batch),
+                    attempt,
+                    exc,
+                    extra={"djobs_worker": self.worker_id, "error": str(exc)},
+                )
+                transient = isinstance(exc, DatabaseError)
+                if attempt >= 3 and (stopping or not transient or time.monotonic() > give_up):
+                    self._give_back(ops, batch)
+                    return {}
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def _record_split(
+        self, ops: DatabaseOps, batch: list[tuple[Job, Transition]], exc: Exception, stopping: bool
+    ) -> dict[int, Transition]:
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            return {
+                **self._record(ops, batch[:middle], stopping),
+                **self._record(ops, batch[middle:], stopping),
+            }
+        job, transition = batch[0]
+        refused = unstorable(job, transition, exc)
+        logger.error(
+            "djobs job %s %s: the database refused its outcome (%s): %s; discarded",
+            job.id,
+            job.path,
+            transition.outcome,
+            exc,
+            extra={"job_id": job.id, "job_path": job.path, "error": str(exc)},
+        )
         try:
-            ops.job_release(worker_id=self.worker_id, ids=_give_back_ids(batch), now=timezone.now())
+            held = ops.job_record_outcomes(worker_id=self.worker_id, outcomes=[(job, refused)])
         except Exception:
+            connections[ops.alias].close_if_unusable_or_obsolete()
+            self._give_back(ops, batch)
+            return {}
+        return {job.id: refused} if job.id in held else {}
+
+    def _give_back(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> None:
+        # Not recorded: hand the jobs back so they run again; if even that fails
+        # they stay executing under this worker and orphan repair releases them.
+        try:
+            moved = ops.job_release(
+                worker_id=self.worker_id,
+                jobs=[(job.id, job.attempt) for job, _ in batch],
+                now=timezone.now(),
+                reason=GIVE_BACK_REASON,
+            )
+            settle_moved(ops, moved)
+        except Exception:
+            connections[ops.alias].close_if_unusable_or_obsolete()
             logger.exception("djobs could not give back %d job(s)", len(batch))
 
 
-def _give_back_ids(batch: list[tuple[Job, Transition]]) -> list[int]:
-    return [job.id for job, _ in batch]
+def unstorable(job: Job, transition: Transition, exc: Exception) -> Transition:
+    """Return the transition recorded instead of one the database refused: discarded, saying why."""
+    now = transition.finished_at or timezone.now()
+    entry = error_entry(
+        job.attempt,
+        now,
+        f"OutcomeNotStored: the database refused this job's outcome ({transition.outcome}): {exc}",
+        exception="djobs.exceptions.OutcomeNotStored",
+        worker_id=job.worker_id,
+    )
+    return Transition(JobState.DISCARDED, DISCARDED, finished_at=now, error=entry)
 
 
 def _log_outcome(job: Job, transition: Transition) -> None:
@@ -209,4 +329,4 @@ def _log_outcome(job: Job, transition: Transition) -> None:
         )
 
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "unstorable"]

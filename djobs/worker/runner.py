@@ -1,10 +1,11 @@
 """The ``runjobs`` process: producers per queue, the recorder, the notifier, and a main loop.
 
-The main thread registers the worker process, beats its heartbeat, runs the
-maintenance services on their intervals, enforces job deadlines, and on a
-stop request shuts everything down without losing a job. ``Runner.run()``
-returns an exit status: 0, or ``RESTART`` when the pools were clogged by
-threads that ignored their timeout and the process should start afresh.
+The main thread registers the worker process, runs the maintenance services
+on their intervals, enforces job deadlines, replaces threads stuck past their
+timeout, and on a stop request shuts everything down without losing a job.
+The heartbeat has a thread of its own (djobs.worker.heartbeat). ``Runner.run()``
+returns an exit status: 0, or ``RESTART`` when replacing stuck threads cannot
+help any more and the process should start afresh.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from ..exceptions import UnknownJobError
 from ..maintenance.services import default_services
 from ..transitions import decide
 from .executor import Execution
-from .hooks import run_before_idle
+from .heartbeat import Heartbeat
+from .holdings import Holdings
+from .hooks import run_before_idle, settle_moved
 from .notifier import Notifier
+from .orphans import OrphanRepair, OrphanRepairConfig
 from .producer import Producer
 from .recorder import Recorder
 from .shutdown import ShutdownSignals
@@ -74,7 +78,16 @@ class Runner:
         self.hostname = socket.gethostname()
         self._stop = threading.Event()
         self.exit_status = 0
-        self.recorder = Recorder(lambda: self.ops, self.worker_id)
+        self.holdings = Holdings()
+        self.heartbeat = Heartbeat(
+            self.ops,
+            worker_id=self.worker_id,
+            hostname=self.hostname,
+            queues=self.queues,
+            interval=self.conf.HEARTBEAT_INTERVAL,
+            rescue_after=self.conf.RESCUE_AFTER,
+        )
+        self.recorder = Recorder(lambda: self.ops, self.worker_id, holdings=self.holdings)
         self.recorder.on_caught_up = self._wake_all
         self.producers = {
             name: Producer(
@@ -85,11 +98,20 @@ class Runner:
                 recorder=self.recorder,
                 poll_interval=self.conf.POLL_INTERVAL,
                 timeout_of=_timeout_of,
+                heartbeat=self.heartbeat,
+                holdings=self.holdings,
             )
             for name, concurrency in self.queues.items()
         }
         self.services = list(
-            services if services is not None else default_services(self.conf, on_staged=self.wake)
+            services
+            if services is not None
+            else [
+                *default_services(self.conf, on_staged=self.wake, worker_id=self.worker_id),
+                OrphanRepair(
+                    self.worker_id, self.holdings, OrphanRepairConfig(interval=self.conf.RESCUE_AFTER)
+                ),
+            ]
         )
         self.notifier: Notifier | None = None
         if self.ops.supports_listen_notify:
@@ -155,6 +177,7 @@ class Runner:
             " (burst)" if self.burst else "",
             extra={"djobs_worker": self.worker_id, "queues": self.queues, "burst": self.burst},
         )
+        self.heartbeat.start()
         self.recorder.start()
         if self.notifier is not None:
             self.notifier.start()
@@ -164,11 +187,10 @@ class Runner:
     def _loop(self) -> None:
         tick = 0.01 if self.burst else 0.05
         next_run = {id(service): 0.0 for service in self.services}
-        next_beat = time.monotonic() + self.conf.HEARTBEAT_INTERVAL
         while not self._stop.is_set():
             now = time.monotonic()
             self._enforce_deadlines(now)
-            if self._clogged(now):
+            if not self._replace_stuck(now):
                 self.exit_status = RESTART
                 return
             for service in self.services:
@@ -177,9 +199,6 @@ class Runner:
                 if now >= next_run[id(service)]:
                     self._run_service(service)
                     next_run[id(service)] = time.monotonic() + service.interval
-            if now >= next_beat:
-                self._heartbeat()
-                next_beat = now + self.conf.HEARTBEAT_INTERVAL
             if self.burst and self._burst_done():
                 return
             self._stop.wait(tick)
@@ -202,26 +221,6 @@ class Runner:
                 service.name,
                 result.counts,
                 extra={"service": service.name, "counts": result.counts},
-            )
-
-    def _heartbeat(self) -> None:
-        try:
-            held = self.ops.worker_heartbeat(
-                worker_id=self.worker_id,
-                hostname=self.hostname,
-                pid=os.getpid(),
-                queues=self.queues,
-                now=timezone.now(),
-            )
-        except DatabaseError as exc:
-            connections[self.ops.alias].close_if_unusable_or_obsolete()
-            logger.warning("djobs heartbeat failed: %s", exc, extra={"error": str(exc)})
-            return
-        if not held:
-            logger.warning(
-                "djobs worker %s had been presumed dead (its row was deleted); re-registered",
-                self.worker_id,
-                extra={"djobs_worker": self.worker_id},
             )
 
     def _burst_done(self) -> bool:
@@ -274,24 +273,45 @@ class Runner:
                 )
                 self.recorder.push(job, transition)
 
-    def _clogged(self, now: float) -> bool:
+    def _replace_stuck(self, now: float) -> bool:
+        """Give each thread stuck past its timeout a replacement; False when that cannot help.
+
+        A stuck thread keeps running (Python cannot kill it) but no longer holds
+        a slot. Once a queue has as many stuck threads as its concurrency, more
+        replacements would only pile up threads: the process asks for a restart.
+        """
         for producer in self.producers.values():
             stuck = [
                 r
                 for r in list(producer.running.values())
-                if r.timed_out and r.timed_out_at is not None and now - r.timed_out_at > self.clog_grace
+                if r.timed_out
+                and not r.abandoned
+                and r.timed_out_at is not None
+                and now - r.timed_out_at > self.clog_grace
             ]
-            if len(stuck) >= producer.concurrency:
-                logger.critical(
-                    "djobs queue %r: all %d threads are stuck in jobs that ignored their timeout "
-                    "(%s); restarting the worker process",
+            for running in stuck:
+                if len(producer.abandoned) >= producer.concurrency:
+                    logger.critical(
+                        "djobs queue %r: %d threads are stuck in jobs that ignore their timeout "
+                        "(%s), as many as its concurrency; replacing more would only pile up "
+                        "threads, so the worker process restarts",
+                        producer.queue,
+                        len(producer.abandoned) + 1,
+                        ", ".join(sorted({r.job.path for r in stuck})),
+                        extra={"queue": producer.queue, "stuck": len(producer.abandoned) + 1},
+                    )
+                    return False
+                producer.replace(running)
+                logger.error(
+                    "djobs queue %r: a thread is stuck in job %s %s %.0fs past its timeout; a new "
+                    "thread takes its slot",
                     producer.queue,
-                    producer.concurrency,
-                    ", ".join(sorted({r.job.path for r in stuck})),
-                    extra={"queue": producer.queue, "stuck": len(stuck)},
+                    running.job.id,
+                    running.job.path,
+                    now - (running.timed_out_at or now),
+                    extra={"queue": producer.queue, "job_id": running.job.id, "job_path": running.job.path},
                 )
-                return True
-        return False
+        return True
 
     # -- shutdown ------------------------------------------------------------------------------
 
@@ -301,14 +321,16 @@ class Runner:
         for producer in self.producers.values():
             producer.join(2.0)
         # Claimed but not started: give them back now rather than start them late.
-        unstarted = [job.id for p in self.producers.values() for job in p.take_unstarted()]
-        released = self._release(unstarted)
+        unstarted = [job for p in self.producers.values() for job in p.take_unstarted()]
+        released = self._release(unstarted, "stopped before starting this job")
         grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
         while time.monotonic() < grace_end and any(p.busy() for p in self.producers.values()):
             self._enforce_deadlines(time.monotonic())
             time.sleep(0.01)
         released += self._release_running()
         self.recorder.stop(timeout=30.0)
+        # Stopped before the row is deleted: a heartbeat finding it gone would re-register.
+        self.heartbeat.stop()
         if self.notifier is not None:
             self.notifier.stop()
         for producer in self.producers.values():
@@ -328,7 +350,7 @@ class Runner:
         connections.close_all()
 
     def _release_running(self) -> list[int]:
-        ids = []
+        jobs = []
         for producer in self.producers.values():
             for running in list(producer.running.values()):
                 with running.lock:
@@ -336,21 +358,30 @@ class Runner:
                         continue
                     # Its late result must not be recorded: the row goes back to available.
                     running.timed_out = True
-                ids.append(running.job.id)
-        return self._release(ids)
+                jobs.append(running.job)
+        return self._release(jobs, "shut down before this attempt finished")
 
-    def _release(self, ids: list[int]) -> list[int]:
-        if not ids:
+    def _release(self, jobs: list[Job], reason: str) -> list[int]:
+        if not jobs:
             return []
         try:
-            released = self.ops.job_release(worker_id=self.worker_id, ids=ids, now=timezone.now())
+            moved = self.ops.job_release(
+                worker_id=self.worker_id,
+                jobs=[(job.id, job.attempt) for job in jobs],
+                now=timezone.now(),
+                reason=reason,
+            )
+            settle_moved(self.ops, moved)
         except DatabaseError as exc:
             logger.error(
                 "djobs could not release %d running job(s) (%s); they will be rescued after RESCUE_AFTER",
-                len(ids),
+                len(jobs),
                 exc,
             )
             return []
+        finally:
+            self.holdings.discard(job.id for job in jobs)
+        released = [job.id for job in moved]
         logger.warning(
             "djobs released %d job(s) it will not finish; other workers will run them",
             len(released),

@@ -38,6 +38,8 @@ class RunningJob:
     done: bool = False
     timed_out: bool = False
     timed_out_at: float | None = None
+    # Set when a new thread took this one's slot (it was stuck past its timeout).
+    abandoned: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

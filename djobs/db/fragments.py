@@ -1,0 +1,153 @@
+"""SQL pieces every database module shares: the unique-key rule and handing jobs back.
+
+Each database module supplies what differs (how an entry is appended to the
+``errors`` JSON list, how a list of ``(id, attempt)`` pairs is bound); the rules
+themselves are written here once. Parameters are named (``%(now)s``), which
+every Django backend accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ..states import STATE_BITS
+
+
+class MovedJob(NamedTuple):
+    """A job a statement moved out of ``executing``: where it went, and whether its key may return."""
+
+    id: int
+    state: str
+    queue: str
+    meta: dict[str, Any]
+    rekey: bool
+
+
+def state_bit(column: str) -> str:
+    """Return SQL for the STATE_BITS bit of the state in ``column``."""
+    whens = " ".join(f"WHEN '{state}' THEN {bit}" for state, bit in STATE_BITS.items())
+    return f"(CASE {column} {whens} ELSE 0 END)"
+
+
+def keep_key(bit_sql: str, prefix: str = "") -> str:
+    """Return SQL keeping ``unique_key`` only if the row's mask covers the state of bit ``bit_sql``.
+
+    The statement that moves a job out of the states its uniqueness covers
+    clears the key, so a new job with the same key can be enqueued.
+    """
+    return f"CASE WHEN {prefix}unique_states & {bit_sql} <> 0 THEN {prefix}unique_key ELSE NULL END"
+
+
+def rekey(prefix: str = "") -> str:
+    """Return SQL, read in RETURNING, saying whether the row should take its key back.
+
+    True when the row's new state is covered by its uniqueness but it holds no
+    key (it was cleared in an uncovered state): ``DatabaseOps.job_restore_unique``
+    then gives it back if no other job took it meanwhile.
+    """
+    return (
+        f"({prefix}unique_base IS NOT NULL AND {prefix}unique_key IS NULL "
+        f"AND ({prefix}unique_states & {state_bit(prefix + 'state')}) <> 0)"
+    )
+
+
+RESTORE_KEY_SQL = f"""
+    UPDATE djobs_job SET unique_key = unique_base
+    WHERE id = %(id)s AND unique_key IS NULL AND unique_base IS NOT NULL
+      AND (unique_states & {state_bit("state")}) <> 0
+      AND NOT EXISTS (SELECT 1 FROM djobs_job AS holder WHERE holder.unique_key = djobs_job.unique_base)
+"""
+
+# A job handed back: one that started keeps its attempt (discarded when it has
+# none left); one claimed but never started gets it back. The entry's text is
+# chosen by the same test.
+_STARTED = "attempted_at IS NOT NULL"
+_EXHAUSTED = f"({_STARTED} AND attempt >= max_attempts)"
+
+RESCUED = {
+    "exception": "djobs.exceptions.WorkerLost",
+    "prefix": "WorkerLost: worker ",
+    "started": " stopped heartbeating while running this attempt; the job was rescued",
+    "unstarted": (
+        " stopped heartbeating before this job started: it was claimed but never started, "
+        "so the attempt is not counted; the job was rescued"
+    ),
+}
+
+
+def released(reason: str) -> dict[str, str]:
+    """Return the error texts of jobs released by their own worker for ``reason``."""
+    return {
+        "exception": "djobs.exceptions.WorkerReleased",
+        "prefix": "WorkerReleased: worker ",
+        "started": f" {reason}; the attempt counts and the job will run again",
+        "unstarted": f" {reason}; it was claimed but never started, so the attempt is not counted",
+    }
+
+
+def give_back_sql(*, append_error: Callable[[str], str], where: str) -> str:
+    """Return the UPDATE handing executing jobs matching ``where`` back to available.
+
+    ``append_error(entry_sql)`` returns the vendor's expression for ``errors``
+    with the JSON object ``entry_sql`` appended; it receives the entry's
+    fields as ``(name, sql)`` pairs spelled by :func:`error_fields`.
+    Parameters: now, at (ISO text), exception, prefix, started, unstarted.
+    """
+    available, discarded = STATE_BITS["available"], STATE_BITS["discarded"]
+    return f"""
+        UPDATE djobs_job SET
+            state = CASE WHEN {_EXHAUSTED} THEN 'discarded' ELSE 'available' END,
+            attempt = CASE WHEN {_STARTED} THEN attempt ELSE attempt - 1 END,
+            finished_at = CASE WHEN {_EXHAUSTED} THEN %(now)s ELSE NULL END,
+            scheduled_at = %(now)s,
+            errors = {append_error(error_fields())},
+            unique_key = CASE WHEN {_EXHAUSTED} THEN {keep_key(str(discarded))}
+                              ELSE {keep_key(str(available))} END,
+            worker_id = NULL
+        WHERE state = 'executing' AND {where}
+        RETURNING id, state, queue, meta, {rekey()}
+    """
+
+
+def error_fields() -> str:
+    """Return the entry's ``key, value`` list for json(b)_build_object / json_object."""
+    text = (
+        "CAST(%(prefix)s AS TEXT) || COALESCE(worker_id, '(none)') || "
+        f"CASE WHEN {_STARTED} THEN CAST(%(started)s AS TEXT) ELSE CAST(%(unstarted)s AS TEXT) END"
+    )
+    return (
+        "'attempt', attempt, 'at', CAST(%(at)s AS TEXT), "
+        f"'error', {text}, 'traceback', NULL, "
+        "'exception', CAST(%(exception)s AS TEXT), 'worker_id', worker_id"
+    )
+
+
+def give_back_params(texts: dict[str, str], now: Any, adapt_now: Any) -> dict[str, Any]:
+    """Return the parameters of a give_back_sql statement."""
+    return {"now": adapt_now, "at": now.isoformat(), **texts}
+
+
+def moved_rows(rows: list[tuple[Any, ...]]) -> list[MovedJob]:
+    """Return RETURNING rows ``(id, state, queue, meta, rekey)`` as MovedJob."""
+    import json
+
+    return [
+        MovedJob(pk, state, queue, json.loads(meta) if isinstance(meta, str) else (meta or {}), bool(key))
+        for pk, state, queue, meta, key in rows
+    ]
+
+
+__all__ = [
+    "RESCUED",
+    "RESTORE_KEY_SQL",
+    "MovedJob",
+    "error_fields",
+    "give_back_params",
+    "give_back_sql",
+    "keep_key",
+    "moved_rows",
+    "rekey",
+    "released",
+    "state_bit",
+]
