@@ -46,8 +46,11 @@ def rekey(prefix: str = "") -> str:
     key (it was cleared in an uncovered state): ``DatabaseOps.job_restore_unique``
     then gives it back if no other job took it meanwhile.
     """
+    # COALESCE, not IS NULL: SQLite (3.40) answers "unique_key IS NULL" wrongly in
+    # RETURNING, trusting the partial unique index's "WHERE unique_key IS NOT NULL".
+    # Keys are 64 hex characters, never empty.
     return (
-        f"({prefix}unique_base IS NOT NULL AND {prefix}unique_key IS NULL "
+        f"({prefix}unique_base IS NOT NULL AND COALESCE({prefix}unique_key, '') = '' "
         f"AND ({prefix}unique_states & {state_bit(prefix + 'state')}) <> 0)"
     )
 

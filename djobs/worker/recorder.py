@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, DataError, IntegrityError, connections
+from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
 from ..db.base import dispatcher_thread
@@ -227,12 +227,9 @@ class Recorder:
             try:
                 held = ops.job_record_outcomes(worker_id=self.worker_id, outcomes=batch)
                 return {job.id: t for job, t in batch if job.id in held}
-            except (DataError, IntegrityError) as exc:
-                # The database refuses a value, not the connection: retrying the same
-                # batch would fail forever. Split it and isolate the outcome at fault.
-                connections[ops.alias].close_if_unusable_or_obsolete()
-                return self._record_split(ops, batch, exc, stopping)
-            except Exception as exc:  # the recorder thread must not die
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away (restarting, a dropped connection, a lock
+                # timeout): try again with backoff, for a bounded time.
                 connections[ops.alias].close_if_unusable_or_obsolete()
                 logger.warning(
                     "djobs could not record %d outcome(s) (try %d): %s",
@@ -241,12 +238,17 @@ class Recorder:
                     exc,
                     extra={"djobs_worker": self.worker_id, "error": str(exc)},
                 )
-                transient = isinstance(exc, DatabaseError)
-                if attempt >= 3 and (stopping or not transient or time.monotonic() > give_up):
+                if attempt >= 3 and (stopping or time.monotonic() > give_up):
                     self._give_back(ops, batch)
                     return {}
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except Exception as exc:  # the recorder thread must not die
+                # Anything else is about what was sent (a value the database refuses,
+                # one the driver cannot bind): the same batch would fail forever.
+                # Split it and isolate the outcome at fault.
+                connections[ops.alias].close_if_unusable_or_obsolete()
+                return self._record_split(ops, batch, exc, stopping)
         raise AssertionError("unreachable")
 
     def _record_split(
