@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "PRUNE_INTERVAL": 60.0,
     # Rows per statement for bulk inserts and pruning.
     "BULK_CHUNK_SIZE": 2000,
+    # Largest args + kwargs of one job, in bytes of JSON; None for no limit.
+    # Every claim fetches them again, so big data belongs elsewhere, passed by id.
+    "MAX_ARGUMENTS_BYTES": 1024 * 1024,
     # Send NOTIFY on enqueue where the database supports it.
     "NOTIFY": True,
     # PostgreSQL: the dispatcher's own claims and outcome writes skip waiting for
@@ -181,6 +184,18 @@ def validate(raw: object) -> list[Problem]:
             problems.append(
                 Problem("djobs.E003", key, f"DJOBS[{key!r}] is {value!r}; it must be an integer {bound}.")
             )
+    max_bytes = raw.get("MAX_ARGUMENTS_BYTES", DEFAULTS["MAX_ARGUMENTS_BYTES"])
+    if max_bytes is not None and (
+        not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1
+    ):
+        problems.append(
+            Problem(
+                "djobs.E003",
+                "MAX_ARGUMENTS_BYTES",
+                f"DJOBS['MAX_ARGUMENTS_BYTES'] is {max_bytes!r}; it must be an integer of at least 1 "
+                "(bytes of JSON), or None for no limit.",
+            )
+        )
     why = validate_queue_name(raw.get("DEFAULT_QUEUE", DEFAULTS["DEFAULT_QUEUE"]))
     if why:
         problems.append(Problem("djobs.E002", "DEFAULT_QUEUE", f"DJOBS['DEFAULT_QUEUE']: {why}."))
@@ -273,6 +288,7 @@ class Settings:
     BULK_CHUNK_SIZE: int
     NOTIFY: bool
     ASYNC_COMMIT: bool = True
+    MAX_ARGUMENTS_BYTES: int | None = DEFAULTS["MAX_ARGUMENTS_BYTES"]
     PERIODIC: dict[str, dict[str, Any]] = field(default_factory=dict)
     TESTING: str | None = None
 

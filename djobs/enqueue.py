@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from .conf import get_settings, validate_queue_name
 from .exceptions import EnqueueError
-from .serialization import check_json, round_trip
+from .serialization import check_arguments, check_json
 from .states import JobState
 from .uniqueness import parse_unique, unique_key
 
@@ -105,10 +105,10 @@ def build_pending(
 ) -> PendingJob:
     """Validate one call and return its row; nothing is written."""
     validate_options(options)
-    check_json(list(args), "args")
-    check_json(kwargs, "kwargs")
-    arguments = job_function.bind_arguments(args, kwargs)
     conf = get_settings()
+    # One JSON pass checks the arguments and gives them back as the job will see them.
+    job_args, job_kwargs = check_arguments(args, kwargs, max_bytes=conf.MAX_ARGUMENTS_BYTES)
+    arguments = job_function.bind_arguments(job_args, job_kwargs)
     now = timezone.now()
     queue = options.queue or conf.DEFAULT_QUEUE
     if options.run_at is not None:
@@ -124,12 +124,12 @@ def build_pending(
     spec = parse_unique(options.unique) if options.unique is not None else job_function.unique
     key = None
     if spec is not None:
-        key = unique_key(spec, path=job_function.path, queue=queue, arguments=round_trip(arguments), now=now)
+        key = unique_key(spec, path=job_function.path, queue=queue, arguments=arguments, now=now)
     return PendingJob(
         path=job_function.path,
         queue=queue,
-        args=round_trip(list(args)),
-        kwargs=round_trip(kwargs),
+        args=job_args,
+        kwargs=job_kwargs,
         meta=meta,
         tags=list(options.tags or ()),
         priority=options.priority if options.priority is not None else conf.DEFAULT_PRIORITY,

@@ -97,7 +97,7 @@ def test_arguments_come_back_as_the_job_will_see_them_after_json() -> None:
     ("call", "message"),
     [
         (lambda: add.enqueue(1, {1, 2}), "args[1] is {1, 2} (set)"),
-        (lambda: add.enqueue(1, b=datetime.now(UTC)), "kwargs['b'] is datetime"),
+        (lambda: add.enqueue(1, b=datetime.now(UTC)), 'kwargs["b"] is datetime'),
         (lambda: echo.enqueue({1: "x"}), "args[0] key 1"),
         (lambda: echo.enqueue(float("nan")), "args[0] is nan"),
         (lambda: echo.enqueue([object()]), "args[0][0] is <object object"),
@@ -121,7 +121,7 @@ def test_arguments_that_do_not_survive_json_are_refused_naming_the_value(call, m
         ({"queue": "q" * 129}, "129 characters; the limit is 128"),
         ({"run_at": datetime(2030, 1, 1)}, "is naive; pass an aware datetime"),
         ({"schedule_in": "soon"}, "schedule_in='soon' is not valid"),
-        ({"meta": {"when": {1, 2}}}, "meta['when'] is {1, 2}"),
+        ({"meta": {"when": {1, 2}}}, 'meta["when"] is {1, 2}'),
         ({"tags": "urgent"}, "tags='urgent' is not valid"),
     ],
 )
