@@ -102,15 +102,18 @@ class JobsBackend(BaseTaskBackend):
         return result
 
     def _pending(self, task: Task[..., Any], args: Any, kwargs: Any) -> PendingJob:
+        from .conf import get_settings
         from .enqueue import build_pending
-        from .serialization import check_json
+        from .serialization import check_arguments
 
         entry = register_task(task, job_priority=job_priority(int(task.priority)))
         try:
+            # django.tasks' own conversion (bytes become str, any Mapping a dict);
+            # build_pending then applies djobs' rules (NULs, depth, size) to the result.
             args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
-        except (TypeError, ValueError):
-            check_json(list(args), "args")  # names the offending value
-            check_json(dict(kwargs), "kwargs")
+        except (TypeError, ValueError, RecursionError):
+            # Name the offending value (a RecursionError becomes the depth error).
+            check_arguments(args, kwargs, max_bytes=get_settings().MAX_ARGUMENTS_BYTES)
             raise
         run_after = task.run_after
         if run_after is not None and timezone.is_naive(run_after):

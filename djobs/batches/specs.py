@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import registry
+from ..conf import get_settings
 from ..decorators import Enqueuer, JobFunction
 from ..exceptions import UnknownJobError
-from ..serialization import check_json, round_trip
+from ..serialization import check_arguments
 
 #: The callback kinds, in the order they are enqueued when several fire together.
 KINDS: tuple[str, ...] = ("on_discard", "on_complete", "on_success")
@@ -74,8 +75,10 @@ def to_spec(kind: str, value: Any) -> dict[str, Any]:
         (value.job, value.args, value.kwargs) if isinstance(value, Callback) else (value, (), {})
     )
     job_function, options = _resolve(kind, target)
-    check_json(list(args), f"{kind} args")
-    check_json(dict(kwargs), f"{kind} kwargs")
+    # Checked as enqueue will check them when the callback runs, hours later perhaps.
+    stored_args, stored_kwargs = check_arguments(
+        args, kwargs, max_bytes=get_settings().MAX_ARGUMENTS_BYTES, where=f"{kind} "
+    )
     # The callback must accept (batch_id, counts, *args, **kwargs): refuse it now,
     # not when the batch finishes hours later.
     try:
@@ -87,8 +90,8 @@ def to_spec(kind: str, value: Any) -> dict[str, Any]:
         ) from None
     spec: dict[str, Any] = {
         "path": job_function.path,
-        "args": round_trip(list(args)),
-        "kwargs": round_trip(dict(kwargs)),
+        "args": stored_args,
+        "kwargs": stored_kwargs,
     }
     if options:
         spec["options"] = options

@@ -13,14 +13,35 @@ import contextlib
 from typing import Any
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 from django.utils import timezone
 
 from .. import registry
 from ..models import PeriodicSchedule
+from ..serialization import MAX_DEPTH
 from .config import argument_errors, default_time_zone, option_errors, unknown_job_message
 from .cron import InvalidCron, UnknownTimeZone, next_tick, parse_cron, time_zone
 
 _EDITABLE_FROM_SETTINGS = ("enabled",)
+
+
+class _JSONField(forms.JSONField):
+    """A JSON form field whose too-deep input is a form error, not a RecursionError."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(
+                f"This JSON nests deeper than Python can read; djobs stores at most {MAX_DEPTH} levels.",
+                code="too_deep",
+            ) from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)  # shown again as typed
 
 
 class PeriodicScheduleForm(forms.ModelForm):
@@ -29,6 +50,7 @@ class PeriodicScheduleForm(forms.ModelForm):
     class Meta:
         model = PeriodicSchedule
         fields = ["name", "cron", "timezone", "path", "args", "kwargs", "options", "enabled"]
+        field_classes = {"args": _JSONField, "kwargs": _JSONField, "options": _JSONField}
         help_texts = {
             "cron": "Five fields (minute hour day-of-month month day-of-week), six with seconds "
             "first, or @hourly, @daily, @weekly, @monthly, @yearly. Example: 0 9 * * 1-5.",
