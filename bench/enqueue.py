@@ -4,7 +4,9 @@
     .venv/bin/python bench/enqueue.py            # SQLite file in /tmp
 
 Prints jobs/s for: one enqueue per transaction (djobs vs Model.objects.create),
-and bulk inserts of 20k and 100k jobs (djobs enqueue_many vs bulk_create).
+bulk inserts of 20k and 100k jobs (djobs enqueue_many vs bulk_create), and the
+checks and row building alone (``.new()``, no database), which is where the
+argument rules of djobs.serialization cost their time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--single", type=int, default=3000, help="jobs for the one-by-one run")
     parser.add_argument("--bulk", type=int, nargs="*", default=[20_000, 100_000])
+    parser.add_argument("--build", type=int, default=100_000, help="jobs built (checked, not inserted)")
     args = parser.parse_args()
     setup_django("enqueue")
 
@@ -63,9 +66,16 @@ def main() -> None:
         rows.append((f"bulk {n:,}", n, djobs_s, orm_s))
     truncate_jobs()
 
+    def build_only() -> None:
+        for i in range(args.build):
+            add.new(i, i)
+
+    build_s = min(timed(build_only) for _ in range(3))
+
     print(f"{'case':<26}{'djobs jobs/s':>14}{'bare ORM jobs/s':>18}{'ratio':>8}")
     for name, n, djobs_s, orm_s in rows:
         print(f"{name:<26}{n / djobs_s:>14,.0f}{n / orm_s:>18,.0f}{orm_s / djobs_s:>8.2f}")
+    print(f"{'build only, no insert':<26}{args.build / build_s:>14,.0f}")
     print("(bare ORM bulk_create gets its model instances prebuilt; djobs validates and builds them)")
 
 
