@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from djobs.dashboard.admin_batches import batch_counts, callback_status
+from djobs.admin.batches import batch_counts, callback_status
 from djobs.models import Batch, Job, PeriodicSchedule
 from tests.factories import BatchFactory, JobFactory, PeriodicScheduleFactory, WorkerProcessFactory
 

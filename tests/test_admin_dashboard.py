@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from djobs.dashboard import queries
+from djobs.admin.dashboard import queries
 from djobs.models import Job
 from tests.factories import JobFactory, PeriodicScheduleFactory, WorkerProcessFactory
 

@@ -36,7 +36,7 @@ def test_estimate_rows_is_none_without_a_planner_estimate(on_postgres: bool) -> 
 
 
 def test_the_paginator_stops_at_max_pages() -> None:
-    from djobs.dashboard.paginator import EstimatedCountPaginator
+    from djobs.admin.paginator import EstimatedCountPaginator
 
     JobFactory.create_batch(5)
     paginator = EstimatedCountPaginator(Job.objects.all(), per_page=1)

@@ -225,7 +225,7 @@ def test_jobs_cannot_be_added_or_edited_in_the_admin(admin_client_: Client) -> N
 def test_a_big_list_shows_the_estimated_count_as_about(admin_client_: Client, monkeypatch: Any) -> None:
     from django.db import connection
 
-    from djobs.dashboard.paginator import EstimatedCountPaginator
+    from djobs.admin.paginator import EstimatedCountPaginator
 
     JobFactory.create_batch(3)
     with connection.cursor() as cursor:
@@ -237,11 +237,11 @@ def test_a_big_list_shows_the_estimated_count_as_about(admin_client_: Client, mo
 
 
 def test_argument_search_reads_only_the_latest_jobs(admin_client_: Client, monkeypatch: Any) -> None:
-    import djobs.admin
+    import djobs.admin.jobs
 
     old = JobFactory(args=["needle-old"])
     JobFactory.create_batch(2, args=["hay"])
-    monkeypatch.setattr(djobs.admin, "ARGUMENT_SEARCH_WINDOW", 2)
+    monkeypatch.setattr(djobs.admin.jobs, "ARGUMENT_SEARCH_WINDOW", 2)
     response = admin_client_.get(reverse(CHANGELIST), {"q": "needle-old"})
     assert list(response.context["cl"].result_list) == []
     response = admin_client_.get(reverse(CHANGELIST), {"q": str(old.pk)})

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q, QuerySet
 
 from .. import operations
+from ..admin.filters import batch_is
 from ..conf import get_settings
-from ..dashboard.filters import batch_is
 from ..models import Job
 from ..states import JobState
 

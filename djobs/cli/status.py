@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
-from ..dashboard import queries
-from ..dashboard.display import format_duration
+from ..admin.dashboard import queries
+from ..admin.display import format_duration
 from ..states import JobState
 from .job_filters import add_filter_arguments, has_filter, selected_jobs
 

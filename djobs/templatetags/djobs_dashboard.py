@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from ..dashboard.display import format_duration
+from ..admin.display import format_duration
 
 register = template.Library()
 

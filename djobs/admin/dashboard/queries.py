@@ -16,12 +16,12 @@ from django.db.models import Count, Min
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from ..conf import get_settings
-from ..db.estimates import EXACT_UP_TO, estimate_rows
-from ..models import Job, PeriodicSchedule, WorkerProcess
-from ..states import TERMINAL_STATES, JobState
-from .display import error_line
-from .filters import known_queues
+from ...conf import get_settings
+from ...db.estimates import EXACT_UP_TO, estimate_rows
+from ...models import Job, PeriodicSchedule, WorkerProcess
+from ...states import TERMINAL_STATES, JobState
+from ..display import error_line
+from ..filters import known_queues
 
 FAILED_STATES = (JobState.DISCARDED, JobState.CANCELLED)
 

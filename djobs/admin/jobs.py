@@ -1,9 +1,8 @@
-"""Jobs, batches, periodic schedules and worker processes in the Django admin.
+"""Jobs in the admin: the list, its bulk actions, the detail page and its operations.
 
-Pages stay fast on a table of a million jobs: no full ``COUNT(*)`` (see
-``djobs.dashboard.paginator``), filter choices from configuration, and only
-the indexed columns are sortable. The dashboard is served at
-``<admin>/djobs/dashboard/`` and listed under "Jobs" on the admin index.
+The list stays fast on a table of a million jobs: no full ``COUNT(*)`` (see
+``djobs.admin.paginator``), filter choices from configuration, and only the
+indexed columns are sortable.
 """
 
 from __future__ import annotations
@@ -21,22 +20,18 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
-from . import operations, registry
-from .dashboard.admin_batches import BatchAdmin
-from .dashboard.admin_periodic import PeriodicScheduleAdmin
-from .dashboard.admin_workers import WorkerProcessAdmin
-from .dashboard.display import (
+from .. import operations, registry
+from ..db.estimates import count_rows
+from ..models import Batch, Job, WorkerProcess
+from .display import (
     duration_between,
     error_line,
     format_duration,
     pretty_json,
     state_badge,
 )
-from .dashboard.filters import BatchFilter, PathFilter, QueueFilter
-from .dashboard.paginator import EstimatedCountPaginator
-from .dashboard.site import install_dashboard
-from .db.estimates import count_rows
-from .models import Batch, Job, PeriodicSchedule, WorkerProcess
+from .filters import BatchFilter, PathFilter, QueueFilter
+from .paginator import EstimatedCountPaginator
 
 # Search by argument text reads at most this many of the latest jobs.
 ARGUMENT_SEARCH_WINDOW = 100_000
@@ -96,7 +91,6 @@ def delete_jobs(
     return None
 
 
-@admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = [
         "id",
@@ -287,11 +281,3 @@ def _error_view(entry: Any) -> dict[str, Any]:
         "traceback": str(entry.get("traceback") or ""),
         "extra": pretty_json(extra) if extra else "",
     }
-
-
-admin.site.register(Batch, BatchAdmin)
-admin.site.register(PeriodicSchedule, PeriodicScheduleAdmin)
-admin.site.register(WorkerProcess, WorkerProcessAdmin)
-install_dashboard(admin.site)
-
-__all__ = ["BatchAdmin", "JobAdmin", "PeriodicScheduleAdmin", "WorkerProcessAdmin", "install_dashboard"]

@@ -1,0 +1,1 @@
+"""The dashboard page: its panels' queries, its views, and how it goes on an admin site."""
