@@ -170,7 +170,8 @@ def test_a_50_mb_argument_is_refused_by_default_saying_why_and_what_to_do() -> N
 def test_the_limit_counts_args_and_kwargs_in_utf8_bytes_exactly_the_limit_passes() -> None:
     # ["ééééé"] is 14 bytes of compact UTF-8 JSON (each é is 2), {"k":""} is 8: 22.
     echo.enqueue("\u00e9" * 5, k="")
-    with pytest.raises(UnstorableValueError, match=r"take 23 bytes of JSON \(the largest, args\[0\], takes 12\)"):
+    largest = r"take 23 bytes of JSON \(the largest, args\[0\], takes 12\)"
+    with pytest.raises(UnstorableValueError, match=largest):
         echo.enqueue("\u00e9" * 5, k="x")
     assert Job.objects.count() == 1
 
@@ -237,9 +238,11 @@ def test_a_bad_argument_inside_a_batch_is_refused_and_not_counted() -> None:
 
 
 def test_a_batch_callbacks_extra_arguments_follow_the_same_rule() -> None:
-    with pytest.raises(UnstorableValueError, match=r"on_complete args\[0\] is"):
-        with batch(on_complete=callback(batch_jobs.report, NUL)):
-            pass
+    with (
+        pytest.raises(UnstorableValueError, match=r"on_complete args\[0\] is"),
+        batch(on_complete=callback(batch_jobs.report, NUL)),
+    ):
+        pass
     assert not Batch.objects.exists()
 
 
@@ -326,7 +329,9 @@ def test_enqueue_now_in_the_admin_reports_refused_arguments_as_a_message(admin_u
 
 @needs_tasks
 @pytest.mark.parametrize(("value", "error", "text"), BAD_ARGUMENTS)
-def test_the_django_tasks_backend_gives_the_same_answer(value: Any, error: type[Exception], text: str) -> None:
+def test_the_django_tasks_backend_gives_the_same_answer(
+    value: Any, error: type[Exception], text: str
+) -> None:
     assert django_tasks is not None
     with pytest.raises(error) as excinfo:
         django_tasks.add.enqueue(value, 1)

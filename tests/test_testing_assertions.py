@@ -200,7 +200,7 @@ def test_scheduled_in_difference_is_explained_in_seconds() -> None:
         ({"state": "done"}, ValueError, "state='done' is not a job state"),
         ({"args": "ada"}, TypeError, "args='ada': pass a list"),
         ({"kwargs": [1]}, TypeError, r"kwargs=\[1\]: pass a dict"),
-        ({"kwargs": {"when": timezone.now()}}, TypeError, r"kwargs\['when'\] is datetime"),
+        ({"kwargs": {"when": timezone.now()}}, TypeError, r'kwargs\["when"\] is datetime'),
         ({"tags": "eu"}, TypeError, r"tags='eu': pass a list of strings"),
         ({"scheduled_in": 1, "scheduled_at": timezone.now()}, ValueError, "not both"),
         ({"job": 42}, TypeError, "job=42 is not a job reference"),
