@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
 from importlib import import_module
-from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, F, PositiveIntegerField, Q, QuerySet, Value, When
-from django.db.models.lookups import GreaterThan
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .conf import get_settings
 from .db import get_ops
+from .db.fragments import MovedJob
 from .models import Job
-from .states import ACTIVE_STATES, STATE_BITS, TERMINAL_STATES, JobState
+from .states import ACTIVE_STATES, TERMINAL_STATES, JobState
 
 logger = logging.getLogger("djobs")
 
@@ -101,61 +99,21 @@ def _unfinished_batch_job() -> Q:
     return Q(state__in=sorted(ACTIVE_STATES)) & Q(meta__has_key="batch_id")
 
 
-def _unique_key_in(state: str) -> Case:
-    """Keep ``unique_key`` only where the row's ``unique_states`` mask covers ``state``."""
-    return Case(
-        When(GreaterThan(F("unique_states").bitand(STATE_BITS[state]), 0), then=F("unique_key")),
-        default=Value(None),
-    )
-
-
 def retry(jobs: JobSelection) -> int:
     """Make discarded, cancelled, retryable and completed jobs available now; return the count.
 
     A job with no attempt left gets one more (``max_attempts`` is raised to
-    ``attempt + 1``); its errors stay as history.
+    ``attempt + 1``); its errors stay as history. A unique job holds its key
+    again where no other job took it meanwhile.
     """
-    now = timezone.now()
     queryset = eligible("retry", jobs)
-    with transaction.atomic(using=queryset.db):
-        keyless = _keyless_unique_ids(queryset)
-        count = queryset.update(
-            state=JobState.AVAILABLE,
-            scheduled_at=now,
-            finished_at=None,
-            max_attempts=Case(
-                When(attempt__gte=F("max_attempts"), then=F("attempt") + 1),
-                default=F("max_attempts"),
-                output_field=PositiveIntegerField(),
-            ),
-            unique_key=_unique_key_in(JobState.AVAILABLE),
-        )
-        if keyless:
-            # Back in a state its uniqueness covers: it holds its key again where free.
-            get_ops(queryset.db).job_restore_unique(keyless)
-    return count
-
-
-def _keyless_unique_ids(queryset: Any) -> list[int]:
-    """Return the ids of unique jobs in ``queryset`` whose key was cleared."""
-    return list(
-        queryset.filter(unique_key__isnull=True, unique_base__isnull=False).values_list("pk", flat=True)
-    )
+    return get_ops(queryset.db).job_retry(queryset, now=timezone.now())
 
 
 def run_now(jobs: JobSelection) -> int:
     """Make scheduled and retryable jobs available now; return the count."""
     queryset = eligible("run_now", jobs)
-    with transaction.atomic(using=queryset.db):
-        keyless = _keyless_unique_ids(queryset)
-        count = queryset.update(
-            state=JobState.AVAILABLE,
-            scheduled_at=timezone.now(),
-            unique_key=_unique_key_in(JobState.AVAILABLE),
-        )
-        if keyless:
-            get_ops(queryset.db).job_restore_unique(keyless)
-    return count
+    return get_ops(queryset.db).job_run_now(queryset, now=timezone.now())
 
 
 def cancel(jobs: JobSelection) -> int:
@@ -164,16 +122,11 @@ def cancel(jobs: JobSelection) -> int:
     A running job keeps running in its thread, but its outcome is not recorded.
     """
     queryset = eligible("cancel", jobs)
-    now = timezone.now()
     with transaction.atomic(using=queryset.db):
-        count = queryset.update(
-            state=JobState.CANCELLED,
-            finished_at=now,
-            unique_key=_unique_key_in(JobState.CANCELLED),
-        )
-        if count:
-            _after_terminal(queryset.db, now)
-    return count
+        cancelled = get_ops(queryset.db).job_cancel(queryset, now=timezone.now())
+        if cancelled:
+            _after_terminal(queryset.db, cancelled)
+    return len(cancelled)
 
 
 def delete(jobs: JobSelection) -> int:
@@ -185,7 +138,7 @@ def delete(jobs: JobSelection) -> int:
     return deleted
 
 
-def _after_terminal(alias: str, finished_at: datetime) -> None:
+def _after_terminal(alias: str, cancelled: list[MovedJob]) -> None:
     """Tell batches (``djobs.worker.hooks.after_terminal``) about the jobs this cancel ended."""
     try:
         hooks = import_module("djobs.worker.hooks")
@@ -193,19 +146,11 @@ def _after_terminal(alias: str, finished_at: datetime) -> None:
         return
     if not hooks.after_terminal:
         return
-    # The rows this statement cancelled carry its exact finished_at; the partial
-    # index on finished_at over terminal states finds them.
-    rows = (
-        Job.objects.using(alias)
-        .filter(state=JobState.CANCELLED, finished_at=finished_at)
-        .values_list("id", "state", "queue", "meta")
-    )
     ended = [
-        hooks.TerminalJob(id=pk, state=state, queue=queue, meta=meta or {}) for pk, state, queue, meta in rows
+        hooks.TerminalJob(id=job.id, state=job.state, queue=job.queue, meta=job.meta) for job in cancelled
     ]
-    if ended:
-        # Like the dispatcher, run the hooks once the change is committed.
-        transaction.on_commit(lambda: hooks.run_after_terminal(ended), using=alias)
+    # Like the dispatcher, run the hooks once the change is committed.
+    transaction.on_commit(lambda: hooks.run_after_terminal(ended), using=alias)
 
 
 __all__ = [

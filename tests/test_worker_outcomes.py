@@ -187,7 +187,7 @@ def test_signals_report_start_and_outcome_with_duration() -> None:
     assert all(duration >= 0 for _, _, duration in finished)
 
 
-def test_outcome_that_cannot_be_written_gives_the_job_back() -> None:
+def test_outcome_that_cannot_be_written_discards_the_job_with_an_error_that_says_why() -> None:
     from djobs.db import get_ops
     from djobs.transitions import Transition
     from djobs.worker.recorder import Recorder
@@ -203,7 +203,9 @@ def test_outcome_that_cannot_be_written_gives_the_job_back() -> None:
     recorder.push(claimed, unwritable)
     recorder.stop(timeout=30)
     row = refresh(job)
-    assert (row.state, row.attempt) == ("available", 0)
+    # The same outcome would fail forever: the job ends, and says why.
+    assert (row.state, row.result) == ("discarded", None)
+    assert row.errors[-1]["error"].startswith("OutcomeNotStored: the database refused this job's outcome")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -31,6 +31,15 @@ def started(job: Job) -> bool:
     return Marker.objects.filter(name__in=["started", "attempt 1"], job_id=job.id).exists()
 
 
+def start_recorded(job: Job) -> bool:
+    """Say whether the job started and the worker has written its start (about 10 ms later).
+
+    Killed before that, the job would count as claimed but never started, and
+    get its attempt back.
+    """
+    return started(job) and Job.objects.filter(pk=job.pk, attempted_at__isnull=False).exists()
+
+
 def test_sigterm_lets_the_running_job_finish_and_records_it(processes: list[RunJobs]) -> None:
     job = worker_jobs.slow.enqueue(1.0)
     worker = RunJobs("--queue", "default=2")
@@ -84,7 +93,7 @@ def test_job_of_a_worker_killed_with_sigkill_is_rescued_and_runs_again(
     job = worker_jobs.sleeps_on_first_attempt.enqueue(30)
     worker = RunJobs("--queue", "default=1", DJOBS_HEARTBEAT_INTERVAL="0.2")
     processes.append(worker)
-    wait_until(lambda: started(job), what="the job to start")
+    wait_until(lambda: start_recorded(job), what="the job to start")
     worker.signal(signal.SIGKILL)
     worker.wait(5)
     job.refresh_from_db()
@@ -112,7 +121,7 @@ def test_worker_rescues_jobs_of_a_dead_worker_by_itself(processes: list[RunJobs]
     job = worker_jobs.sleeps_on_first_attempt.enqueue(30)
     first = RunJobs("--queue", "default=1")
     processes.append(first)
-    wait_until(lambda: started(job), what="the job to start")
+    wait_until(lambda: start_recorded(job), what="the job to start")
     first.signal(signal.SIGKILL)
     first.wait(5)
     second = RunJobs("--queue", "default=1", DJOBS_RESCUE_AFTER="1", DJOBS_HEARTBEAT_INTERVAL="0.2")

@@ -1,6 +1,6 @@
 """The one seam between djobs and SQL: ``get_ops()`` returns the current database's ops.
 
-Code asks what the database can do (``ops.supports_skip_locked``), never which
+Code asks what the database can do (``ops.supports_listen_notify``), never which
 vendor it is.
 """
 

@@ -29,7 +29,9 @@ class RowCount:
 
 def supports_estimates(alias: str) -> bool:
     """Say whether the database on ``alias`` can estimate row counts."""
-    return connections[alias].vendor == "postgresql"
+    from . import get_ops
+
+    return get_ops(alias).supports_row_estimates
 
 
 def estimate_rows(queryset: QuerySet[Any]) -> int | None:

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..conf import get_settings
 from ..states import STATE_BITS
-from .base import _INSERT_COLUMNS as INSERT_COLUMNS
-from .base import _PLACEHOLDERS as PLACEHOLDERS
 from .base import DatabaseOps, dispatcher_thread
 from .fragments import (
     RESCUED,
@@ -22,6 +20,8 @@ from .fragments import (
     rekey,
     released,
 )
+from .inserts import _INSERT_COLUMNS as INSERT_COLUMNS
+from .inserts import _PLACEHOLDERS as PLACEHOLDERS
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
@@ -258,6 +258,9 @@ class _PostgresDispatch(DatabaseOps):
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
 
+    def listen_break(self, conn: Any) -> None:
+        conn.pgconn.finish()
+
     def listen_wait(self, conn: Any, timeout: float) -> list[str]:
         """Wait up to ``timeout`` s for notifications; return their payloads (queue names)."""
         return [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)] + [
@@ -266,8 +269,8 @@ class _PostgresDispatch(DatabaseOps):
 
 
 class PostgresOps(_PostgresDispatch):
-    supports_skip_locked = True
     supports_listen_notify = True
+    supports_row_estimates = True
     db_now_sql = "now()"
 
     def notify_inserted(self, queues: Sequence[str]) -> None:

@@ -254,7 +254,6 @@ class _SQLiteDispatch(DatabaseOps):
 
 
 class SQLiteOps(_SQLiteDispatch):
-    supports_skip_locked = False
     supports_listen_notify = False
     # As Django stores a DateTimeField (UTC, no offset).
     db_now_sql = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"

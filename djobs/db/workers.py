@@ -13,20 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
+from .alias import AliasOps
 
 
-class WorkerOps:
+class WorkerOps(AliasOps):
     """The worker-process half of :class:`djobs.db.base.DatabaseOps`."""
 
-    alias: str
     #: SQL for the database's current time, as stored in a DateTimeField.
     db_now_sql = "CURRENT_TIMESTAMP"
-
-    @property
-    def connection(self) -> BaseDatabaseWrapper:
-        return connections[self.alias]
 
     def worker_register(
         self, *, worker_id: str, hostname: str, pid: int, queues: dict[str, int], now: Any

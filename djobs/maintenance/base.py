@@ -25,6 +25,10 @@ class ServiceResult:
 
 class Service(Protocol):
     name: str
+    #: Whether a ``--burst`` worker runs it (its own idle check may do the work instead).
+    in_burst: bool
+    #: Whether the runner logs a round that changed something (not for every-second rounds).
+    log_rounds: bool
 
     @property
     def interval(self) -> float: ...

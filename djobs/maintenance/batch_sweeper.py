@@ -37,6 +37,8 @@ class BatchSweeper:
     """Finishes running batches whose jobs are all terminal (missed by a crashed hook)."""
 
     name = "batch_sweeper"
+    in_burst = True
+    log_rounds = True
 
     def __init__(self, config: BatchSweeperConfig | None = None) -> None:
         self.config = config or BatchSweeperConfig()

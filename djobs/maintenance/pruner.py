@@ -54,6 +54,8 @@ class Pruner:
     """
 
     name = "pruner"
+    in_burst = True
+    log_rounds = True
 
     def __init__(self, config: PrunerConfig | None = None) -> None:
         self.config = config or PrunerConfig()

@@ -49,6 +49,8 @@ class Rescuer:
     """
 
     name = "rescuer"
+    in_burst = True
+    log_rounds = True
 
     def __init__(self, config: RescuerConfig | None = None, *, worker_id: str = "") -> None:
         self.config = config or RescuerConfig()

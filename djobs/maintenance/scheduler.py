@@ -145,6 +145,8 @@ class PeriodicScheduler:
     """The maintenance service that turns due schedule ticks into jobs."""
 
     name = "periodic"
+    in_burst = True
+    log_rounds = True
 
     def __init__(
         self, config: SchedulerConfig | None = None, *, clock: Callable[[], datetime] = timezone.now

@@ -36,6 +36,9 @@ class Stager:
     """
 
     name = "stager"
+    # A --burst worker stages from its own idle check, before deciding it is done.
+    in_burst = False
+    log_rounds = False
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..conf import get_settings, validate_queue_name
 from ..db import get_ops
-from ..states import STAGED_STATES, JobState, is_covered
+from ..states import STAGED_STATES, JobState
 from .perform import PerformResult
 from .running import guarded_run, helper_worker_id, mark_executing, record
 
@@ -72,18 +72,14 @@ def _stage(ops: DatabaseOps, queue: str, now: datetime, *, future: bool, ran: se
     from ..models import Job
 
     rows = Job.objects.using(ops.alias).filter(queue=queue, state__in=STAGED_STATES)
-    candidates = rows.values_list("id", "unique_states", "scheduled_at")
-    keep: list[int] = []
-    drop: list[int] = []
-    for pk, mask, scheduled_at in candidates:
-        if scheduled_at > now and (not future or pk in ran):
-            continue
-        # As the stager: a unique key that does not cover "available" is cleared.
-        (keep if is_covered(mask, JobState.AVAILABLE) else drop).append(pk)
-    if keep:
-        Job.objects.using(ops.alias).filter(pk__in=keep).update(state=JobState.AVAILABLE)
-    if drop:
-        Job.objects.using(ops.alias).filter(pk__in=drop).update(state=JobState.AVAILABLE, unique_key=None)
+    due = [
+        pk
+        for pk, scheduled_at in rows.values_list("id", "scheduled_at")
+        if scheduled_at <= now or (future and pk not in ran)
+    ]
+    if due:
+        # The stager's move, unique-key rule included.
+        ops.job_make_available(rows.filter(pk__in=due))
 
 
 def drain_queue(

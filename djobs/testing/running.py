@@ -12,7 +12,6 @@ import uuid
 from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from ..states import JobState, is_covered
@@ -57,22 +56,16 @@ def mark_executing(ops: DatabaseOps, worker_id: str, job: Job) -> Job | None:
     ``job`` is the row as last read; None comes back if it has left that state
     meanwhile (another job cancelled it, say).
     """
-    from ..models import Job
-
     if job.state not in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYABLE):
         return None
-    key = job.unique_key if is_covered(job.unique_states, JobState.EXECUTING) else None
-    changes = {
-        "state": JobState.EXECUTING,
-        "attempted_at": timezone.now(),
-        "worker_id": worker_id,
-        "unique_key": key,
-    }
-    rows = Job.objects.using(ops.alias).filter(pk=job.pk, state=job.state, attempt=job.attempt)
-    if not rows.update(attempt=F("attempt") + 1, **changes):
+    now = timezone.now()
+    if not ops.job_mark_executing(job, worker_id=worker_id, now=now):
         return None
-    for name, value in changes.items():
-        setattr(job, name, value)
+    job.state = JobState.EXECUTING
+    job.attempted_at = now
+    job.worker_id = worker_id
+    if not is_covered(job.unique_states, JobState.EXECUTING):
+        job.unique_key = None
     job.attempt += 1
     return job
 

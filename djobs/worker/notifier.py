@@ -52,11 +52,11 @@ class Notifier:
         conn = self._conn
         if conn is not None:
             with contextlib.suppress(Exception):
-                conn.pgconn.finish()
+                self.ops.listen_break(conn)
 
     def _run(self) -> None:
-        listen_connect: Any = getattr(self.ops, "listen_connect")  # noqa: B009
-        listen_wait: Any = getattr(self.ops, "listen_wait")  # noqa: B009
+        listen_connect = self.ops.listen_connect
+        listen_wait = self.ops.listen_wait
         failures = 0
         while not self.stopping:
             try:

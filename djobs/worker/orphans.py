@@ -44,8 +44,8 @@ class OrphanRepair:
     """Releases this worker's executing rows that it does not hold (a per-process service)."""
 
     name = "orphan_repair"
-    #: Runs in --burst workers too: a lost claim there would otherwise wait for a rescuer.
     in_burst = True
+    log_rounds = True
 
     def __init__(self, worker_id: str, holdings: Holdings, config: OrphanRepairConfig | None = None) -> None:
         self.worker_id = worker_id

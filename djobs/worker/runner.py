@@ -194,8 +194,8 @@ class Runner:
                 self.exit_status = RESTART
                 return
             for service in self.services:
-                if self.burst and service.name == "stager":
-                    continue  # the burst check stages itself
+                if self.burst and not service.in_burst:
+                    continue
                 if now >= next_run[id(service)]:
                     self._run_service(service)
                     next_run[id(service)] = time.monotonic() + service.interval
@@ -215,7 +215,7 @@ class Runner:
                 extra={"service": service.name, "error": str(exc)},
             )
             return
-        if result and service.name != "stager":
+        if result and service.log_rounds:
             logger.info(
                 "djobs %s: %s",
                 service.name,
