@@ -365,9 +365,8 @@ class Producer:
         timeout = self._timeout_of(job)
         started = time.monotonic()
         running = RunningJob(job, thread_id, started, started + timeout if timeout is not None else None)
-        self.running[thread_id] = running
         job.attempted_at = timezone.now()
-        self.recorder.push_started(job)
+        self.running[thread_id] = running
         try:
             try:
                 # Connections are checked after each job (as Django does at the end

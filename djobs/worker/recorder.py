@@ -5,10 +5,12 @@ first, drains whatever else is waiting, and writes them all in one statement
 (``DatabaseOps.job_record_outcomes``). It never sleeps while outcomes wait, so
 the batch size follows the load: one row when idle, hundreds under pressure.
 
-It also writes when jobs started (``push_started``), so that rescue can tell a
-job that ran from one that only waited for a thread. Those marks wait
-START_MARK_DELAY first: a job that ends sooner has its start written with its
-outcome, in the same statement, so short jobs cost no extra write.
+It also writes when jobs started, so that rescue can tell a job that ran from
+one that only waited for a thread. Job threads do nothing for that but note
+the time on the job: every START_MARK_DELAY the recorder looks at the running
+jobs (``running``, given by the runner) and writes, in one statement, the
+starts of those running longer than that. A job that ends sooner has its start
+written with its outcome, so short jobs cost no extra write.
 
 An outcome the database refuses (a value it cannot store) never blocks the
 others: the batch is split until the offending outcome is alone, and that job
@@ -23,7 +25,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import InterfaceError, OperationalError, connections
@@ -34,6 +36,7 @@ from ..states import JobState
 from ..transitions import COMPLETED, DISCARDED, Transition, error_entry
 from .holdings import Holdings
 from .hooks import TerminalJob, run_after_terminal, settle_moved
+from .timeouts import RunningJob
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("djobs")
 
 _STOP = object()
-_STARTED = object()
 # Outcomes written per statement at most.
 MAX_BATCH = 1000
 # Producers stop claiming while this many outcomes wait to be written.
@@ -66,6 +68,7 @@ class Recorder:
         worker_id: str,
         on_caught_up: Callable[[], None] | None = None,
         holdings: Holdings | None = None,
+        running: Callable[[], Iterable[RunningJob]] | None = None,
     ) -> None:
         self._ops_factory = ops_factory
         self.on_caught_up = on_caught_up
@@ -75,8 +78,7 @@ class Recorder:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
-        # Jobs started whose start is not written yet (recorder thread only), oldest first.
-        self._starts: dict[int, tuple[Job, float]] = {}
+        self._running = running
         # Bumped after every write, so the burst check can tell "nothing changed".
         self.generation = 0
         self.recorded = 0
@@ -104,10 +106,6 @@ class Recorder:
             self._pending += 1
         self._queue.put((job, transition))
 
-    def push_started(self, job: Job) -> None:
-        """Note that ``job`` started (its ``attempted_at`` is set)."""
-        self._queue.put((_STARTED, job))
-
     def stop(self, timeout: float) -> None:
         """Write what is queued, then stop the thread (waits up to ``timeout`` s)."""
         if self._thread.ident is None:
@@ -116,13 +114,11 @@ class Recorder:
         self._thread.join(timeout)
 
     def _next(self) -> Any:
-        """Return the next item, or None when the oldest unwritten start falls due first."""
-        if not self._starts:
+        """Return the next item, or None after START_MARK_DELAY without one (time to write starts)."""
+        if self._running is None:
             return self._queue.get()
-        _, since = next(iter(self._starts.values()))
-        wait = since + START_MARK_DELAY - time.monotonic()
         try:
-            return self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            return self._queue.get(timeout=START_MARK_DELAY)
         except queue.Empty:
             return None
 
@@ -139,8 +135,6 @@ class Recorder:
                     while item is not None and len(batch) < MAX_BATCH:
                         if item is _STOP:
                             stopping = True
-                        elif item[0] is _STARTED:
-                            self._starts[item[1].id] = (item[1], time.monotonic())
                         else:
                             batch.append(item)
                         try:
@@ -159,8 +153,6 @@ class Recorder:
                         item = get_nowait()
                     except queue.Empty:
                         item = None
-                for job, _ in batch:
-                    self._starts.pop(job.id, None)
                 if batch:
                     self._write(ops, batch, stopping)
                 self._write_starts(ops, stopping)
@@ -170,14 +162,18 @@ class Recorder:
             connections.close_all()
 
     def _write_starts(self, ops: DatabaseOps, stopping: bool) -> None:
+        """Write the starts of jobs running for START_MARK_DELAY whose start is not written yet."""
+        if self._running is None:
+            return
         due_before = time.monotonic() - START_MARK_DELAY
-        due = [job for job, since in self._starts.values() if stopping or since <= due_before]
+        due = [r for r in self._running() if not r.start_written and (stopping or r.started <= due_before)]
         if not due:
             return
-        for job in due:
-            del self._starts[job.id]
+        for running in due:
+            running.start_written = True
         try:
-            ops.job_mark_started(worker_id=self.worker_id, started=due)
+            # An outcome written meanwhile wins: the mark is fenced on state and attempt.
+            ops.job_mark_started(worker_id=self.worker_id, started=[r.job for r in due])
         except Exception as exc:
             # Not fatal: the outcome carries the start too; only a rescue in between
             # would count the attempt as not started.

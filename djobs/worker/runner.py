@@ -38,7 +38,7 @@ from .orphans import OrphanRepair, OrphanRepairConfig
 from .producer import Producer
 from .recorder import Recorder
 from .shutdown import ShutdownSignals
-from .timeouts import expire, timeout_error
+from .timeouts import RunningJob, expire, timeout_error
 
 if TYPE_CHECKING:
     from ..maintenance.base import Service
@@ -87,7 +87,9 @@ class Runner:
             interval=self.conf.HEARTBEAT_INTERVAL,
             rescue_after=self.conf.RESCUE_AFTER,
         )
-        self.recorder = Recorder(lambda: self.ops, self.worker_id, holdings=self.holdings)
+        self.recorder = Recorder(
+            lambda: self.ops, self.worker_id, holdings=self.holdings, running=self._running_jobs
+        )
         self.recorder.on_caught_up = self._wake_all
         self.producers = {
             name: Producer(
@@ -121,6 +123,9 @@ class Runner:
         self.signals = ShutdownSignals(self.request_stop) if install_signals else None
         self._switch_interval = switch_interval
         self._burst_mark: tuple[float, int] | None = None
+
+    def _running_jobs(self) -> list[RunningJob]:
+        return [r for producer in self.producers.values() for r in list(producer.running.values())]
 
     # -- control ---------------------------------------------------------------------
 

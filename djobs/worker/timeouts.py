@@ -40,6 +40,8 @@ class RunningJob:
     timed_out_at: float | None = None
     # Set when a new thread took this one's slot (it was stuck past its timeout).
     abandoned: bool = False
+    # Set once the recorder has written the job's start (attempted_at).
+    start_written: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
