@@ -15,4 +15,7 @@ class DjobsConfig(AppConfig):
         # Like admin.py: every installed app's jobs.py registers its @job functions.
         autodiscover_modules("jobs")
         autodiscover_tasks()  # django.tasks Tasks in tasks.py, when TASKS uses djobs
-        from .batches import wiring  # noqa: F401  (batch counting and completion hooks)
+        from .batches import wiring
+        from .hooks import hooks
+
+        wiring.connect(hooks)  # batch counting and completion

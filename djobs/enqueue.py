@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .conf import get_settings, validate_queue_name
 from .exceptions import EnqueueError
+from .hooks import hooks
 from .serialization import check_arguments, check_json
 from .states import JobState
 from .uniqueness import parse_unique, unique_key
@@ -24,12 +25,6 @@ if TYPE_CHECKING:
 
 # Meta merged into every job enqueued while set (batches tag their jobs this way).
 ambient_meta: ContextVar[dict[str, Any] | None] = ContextVar("djobs_ambient_meta", default=None)
-
-# Called with the inserted jobs inside each insert's transaction (batches count
-# their jobs this way). A hook may carry ``applies(rows) -> bool`` saying whether
-# it acts on these PendingJob rows; without it, it is assumed to, and a single
-# enqueue outside a transaction then takes the slower transactional path.
-after_insert_hooks: list[Callable[[list[Job]], None]] = []
 
 
 @dataclass
@@ -170,8 +165,7 @@ def insert_pending(pending: Iterable[PendingJob]) -> list[Job]:
             queues = sorted({job.queue for job in jobs if job.state == JobState.AVAILABLE})
             if queues:
                 ops.notify_inserted(queues)
-        for hook in after_insert_hooks:
-            hook(jobs)
+        hooks.after_insert(jobs)
     return jobs
 
 
@@ -183,8 +177,8 @@ def _single_statement(ops: DatabaseOps, rows: list[PendingJob]) -> bool:
         and ops.supports_single_statement_insert
         and ops.connection.get_autocommit()
         # A hook that acts on these rows (batches growing their size) must share
-        # their transaction; hooks say so with an ``applies(rows)`` attribute.
-        and not any(getattr(hook, "applies", lambda _rows: True)(rows) for hook in after_insert_hooks)
+        # their transaction.
+        and not hooks.insert_applies(rows)
     )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from importlib import import_module
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -32,6 +31,7 @@ from django.utils import timezone
 from .conf import get_settings
 from .db import get_ops
 from .db.fragments import MovedJob
+from .hooks import TerminalJob, hooks
 from .models import Job
 from .states import ACTIVE_STATES, TERMINAL_STATES, JobState
 
@@ -139,18 +139,9 @@ def delete(jobs: JobSelection) -> int:
 
 
 def _after_terminal(alias: str, cancelled: list[MovedJob]) -> None:
-    """Tell batches (``djobs.worker.hooks.after_terminal``) about the jobs this cancel ended."""
-    try:
-        hooks = import_module("djobs.worker.hooks")
-    except ImportError:
-        return
-    if not hooks.after_terminal:
-        return
-    ended = [
-        hooks.TerminalJob(id=job.id, state=job.state, queue=job.queue, meta=job.meta) for job in cancelled
-    ]
-    # Like the dispatcher, run the hooks once the change is committed.
-    transaction.on_commit(lambda: hooks.run_after_terminal(ended), using=alias)
+    """Tell the terminal hooks (batches) about the jobs this cancel ended, once it commits."""
+    ended = [TerminalJob(id=job.id, state=job.state, queue=job.queue, meta=job.meta) for job in cancelled]
+    transaction.on_commit(lambda: hooks.after_terminal(ended), using=alias)
 
 
 __all__ = [

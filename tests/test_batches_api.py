@@ -10,9 +10,9 @@ from djobs.batches import BatchError, BatchFinishedError, batch, callback, get_b
 from djobs.batches.completion import batches_seen
 from djobs.batches.specs import to_spec
 from djobs.exceptions import UnknownJobError
+from djobs.hooks import TerminalJob
 from djobs.models import Batch, Job
 from djobs.testing import testing_mode
-from djobs.worker.hooks import TerminalJob
 from tests.factories import BatchFactory, JobFactory
 from tests.testapp import batch_jobs
 from tests.testapp.jobs import add

@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from djobs.batches import get_batch, open_batch
 from djobs.batches.completion import check_batches
 from djobs.batches.store import finish_if_done
+from djobs.hooks import TerminalJob
 from djobs.maintenance.batch_sweeper import BatchSweeper, BatchSweeperConfig
 from djobs.models import Batch, Job
-from djobs.worker.hooks import TerminalJob
 from tests.factories import JobFactory
 from tests.testapp import batch_jobs
 

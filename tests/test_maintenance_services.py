@@ -10,13 +10,13 @@ import pytest
 from django.utils import timezone
 
 from djobs.db import get_ops
+from djobs.hooks import TerminalHook, TerminalJob, hooks
 from djobs.maintenance.pruner import Pruner, PrunerConfig
 from djobs.maintenance.rescuer import Rescuer, RescuerConfig
 from djobs.maintenance.stager import Stager
 from djobs.models import Job
 from djobs.states import states_mask
 from djobs.transitions import Transition
-from djobs.worker import hooks
 from tests.factories import BatchFactory, JobFactory, WorkerProcessFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +56,8 @@ def test_rescuer_gives_back_jobs_of_a_worker_whose_heartbeat_stood_still() -> No
     lost = JobFactory(state="executing", worker_id=dead.id, attempt=1, max_attempts=3, attempted_at=started)
     last = JobFactory(state="executing", worker_id=dead.id, attempt=3, max_attempts=3, attempted_at=started)
     kept = JobFactory(state="executing", worker_id=alive.id, attempt=1, attempted_at=started)
-    seen: list[hooks.TerminalJob] = []
-    hooks.after_terminal.append(seen.extend)
+    seen: list[TerminalJob] = []
+    hooks.add_terminal(TerminalHook(seen.extend))
     rescuer = Rescuer(RescuerConfig(rescue_after=WATCH))
     try:
         first = rescuer.run_once()
@@ -65,7 +65,7 @@ def test_rescuer_gives_back_jobs_of_a_worker_whose_heartbeat_stood_still() -> No
         get_ops().worker_heartbeat(worker_id=alive.id, hostname="h", pid=1, queues={}, now=timezone.now())
         result = rescuer.run_once()
     finally:
-        hooks.after_terminal.remove(seen.extend)
+        hooks.remove_terminal(TerminalHook(seen.extend))
     # Nothing on the first look, however old the heartbeat: staleness is watched, not computed.
     assert first.counts == {"rescued": 0, "discarded": 0, "workers_deleted": 0}
     assert result.counts == {"rescued": 1, "discarded": 1, "workers_deleted": 1}

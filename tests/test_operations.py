@@ -179,16 +179,16 @@ def test_bad_ids_are_refused_with_the_value() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_tells_the_after_terminal_hooks_which_batch_jobs_ended() -> None:
-    from djobs.worker import hooks
+    from djobs.hooks import TerminalHook, TerminalJob, hooks
 
-    seen: list[list[hooks.TerminalJob]] = []
-    hooks.after_terminal.append(seen.append)
+    seen: list[list[TerminalJob]] = []
+    hooks.add_terminal(TerminalHook(seen.append))
     try:
         job = JobFactory(state=S.AVAILABLE, meta={"batch_id": "b7"})
         JobFactory(state=S.COMPLETED, finished_at=timezone.now())
         assert operations.cancel(Job.objects.all()) == 1
     finally:
-        hooks.after_terminal.remove(seen.append)
+        hooks.remove_terminal(TerminalHook(seen.append))
     assert [[(j.id, j.state, j.meta) for j in call] for call in seen] == [
         [(job.pk, S.CANCELLED, {"batch_id": "b7"})]
     ]

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from djobs import batch
+from djobs.hooks import TerminalHook, TerminalJob, hooks
 from djobs.maintenance.scheduler import PeriodicScheduler, SchedulerConfig
 from djobs.models import Job
 from djobs.testing import DrainLoopError, assert_enqueued, drain, drain_queue, refute_enqueued
-from djobs.worker import hooks
-from djobs.worker.hooks import TerminalJob
 from tests.factories import PeriodicScheduleFactory
 from tests.testapp import testing_jobs
 from tests.testapp.jobs import add, send_email
@@ -145,14 +144,14 @@ def test_a_job_that_never_stops_coming_back_ends_the_drain_with_an_error(
 
 def test_after_terminal_hooks_see_each_job_that_ended_as_batches_do() -> None:
     seen: list[TerminalJob] = []
-    hooks.after_terminal.append(seen.extend)
+    hooks.add_terminal(TerminalHook(seen.extend))
     try:
         done = note.using(meta={"batch_id": "b1"}).enqueue("x")
         cancelled = cancel_because.using(meta={"batch_id": "b1"}).enqueue("no")
         snooze_for.enqueue(60)
         drain_queue("testing")
     finally:
-        hooks.after_terminal.remove(seen.extend)
+        hooks.remove_terminal(TerminalHook(seen.extend))
     assert seen == [
         TerminalJob(done.pk, "completed", "testing", {"batch_id": "b1"}),
         TerminalJob(cancelled.pk, "cancelled", "testing", {"batch_id": "b1"}),

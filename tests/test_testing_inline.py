@@ -7,10 +7,9 @@ from django.test import override_settings
 
 from djobs import batch
 from djobs.conf import get_settings
+from djobs.hooks import TerminalHook, TerminalJob, hooks
 from djobs.models import Job
 from djobs.testing import assert_enqueued, drain_queue, refute_enqueued, testing_mode
-from djobs.worker import hooks
-from djobs.worker.hooks import TerminalJob
 from tests.testapp.jobs import add
 from tests.testapp.testing_jobs import (
     RAN,
@@ -95,12 +94,12 @@ def test_an_inline_duplicate_of_a_unique_job_is_returned_not_run() -> None:
 
 def test_inline_terminal_outcomes_reach_the_after_terminal_hooks() -> None:
     seen: list[TerminalJob] = []
-    hooks.after_terminal.append(seen.extend)
+    hooks.add_terminal(TerminalHook(seen.extend))
     try:
         with testing_mode("inline"):
             job = note.using(meta={"batch_id": "b"}).enqueue("x")
     finally:
-        hooks.after_terminal.remove(seen.extend)
+        hooks.remove_terminal(TerminalHook(seen.extend))
     assert seen == [TerminalJob(job.pk, "completed", "testing", {"batch_id": "b"})]
 
 

@@ -141,17 +141,17 @@ def test_higher_priority_runs_first() -> None:
 
 
 def test_after_terminal_hooks_get_the_jobs_that_finished() -> None:
-    from djobs.worker import hooks
+    from djobs.hooks import TerminalHook, TerminalJob, hooks
 
-    seen: list[hooks.TerminalJob] = []
-    hooks.after_terminal.append(seen.extend)
+    seen: list[TerminalJob] = []
+    hooks.add_terminal(TerminalHook(seen.extend))
     try:
         done = worker_jobs.noop.using(meta={"batch_id": "b-1"}).enqueue()
         gave_up = worker_jobs.cancels.enqueue("no")
         later = worker_jobs.snoozes.enqueue(600)
         run_burst({"default": 2})
     finally:
-        hooks.after_terminal.remove(seen.extend)
+        hooks.remove_terminal(TerminalHook(seen.extend))
     by_id = {job.id: job for job in seen}
     assert by_id[done.id].state == "completed"
     assert by_id[done.id].meta == {"batch_id": "b-1"}

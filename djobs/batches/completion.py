@@ -1,4 +1,4 @@
-"""The completion check run after jobs reach a terminal state (``djobs.worker.hooks.after_terminal``).
+"""The completion check run after jobs reach a terminal state (a terminal hook, ``djobs.hooks``).
 
 Per call, each batch seen is checked once, however many of its jobs the call
 carries: one ``EXISTS`` over the active-jobs index, plus a conditional update
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from django.db import connections
 
-from ..worker.hooks import TerminalJob
+from ..hooks import TerminalJob
 from . import store
 from .tagging import BATCH_KEY
 
@@ -63,8 +63,6 @@ def check_now(seen: dict[str, bool]) -> None:
             logger.exception("djobs could not check batch %s", key, extra={"batch_id": key})
 
 
-# The recorder thread's name in djobs.worker.recorder.
-RECORDER_THREAD = "djobs-recorder"
 # Seconds without work after which the checker thread closes its connection.
 IDLE_CLOSE = 1.0
 # Seconds between the starts of two rounds of the checker thread, at least, and at most.
@@ -162,12 +160,15 @@ checker = BatchChecker()
 def check_batches(jobs: list[TerminalJob]) -> None:
     """Fire the callbacks of the batches that ``jobs`` discarded or finished, each exactly once."""
     seen = batches_seen(jobs)
-    if not seen:
-        return
-    if threading.current_thread().name == RECORDER_THREAD:
-        checker.submit(seen)
-    else:
+    if seen:
         check_now(seen)
+
+
+def check_batches_later(jobs: list[TerminalJob]) -> None:
+    """Hand the batches ``jobs`` touched to the checker thread (for the recorder, which must not wait)."""
+    seen = batches_seen(jobs)
+    if seen:
+        checker.submit(seen)
 
 
 def flush() -> None:
@@ -183,4 +184,12 @@ def flush_if_pending() -> bool:
     return True
 
 
-__all__ = ["BatchChecker", "batches_seen", "check_batches", "check_now", "flush", "flush_if_pending"]
+__all__ = [
+    "BatchChecker",
+    "batches_seen",
+    "check_batches",
+    "check_batches_later",
+    "check_now",
+    "flush",
+    "flush_if_pending",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
@@ -58,7 +58,7 @@ def batch_counts_of(jobs: list[Job]) -> Counter[str]:
 
 
 def count_inserted(jobs: list[Job]) -> None:
-    """Add inserted jobs to their batch's size (``djobs.enqueue.after_insert_hooks``).
+    """Add inserted jobs to their batch's size (an insert hook, djobs.hooks).
 
     Inside the ``with batch()`` block that opened the batch the count stays in
     memory until the seal; otherwise the batch row grows in the insert's own
@@ -76,12 +76,9 @@ def count_inserted(jobs: list[Job]) -> None:
         grow(key, n)
 
 
-def _applies(rows: list[Any]) -> bool:
-    # Only rows tagged with a batch need the batch row grown in their transaction.
+def tagged(rows: Sequence[Any]) -> bool:
+    """Say whether any of ``rows`` is tagged with a batch (so its insert must grow the batch row)."""
     return any(BATCH_KEY in (row.meta or {}) for row in rows)
 
 
-count_inserted.applies = _applies  # type: ignore[attr-defined]
-
-
-__all__ = ["BATCH_KEY", "adding_to", "batch_counts_of", "count_inserted"]
+__all__ = ["BATCH_KEY", "adding_to", "batch_counts_of", "count_inserted", "tagged"]

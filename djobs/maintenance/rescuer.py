@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..db import get_ops
-from ..worker.hooks import settle_moved
+from ..worker.giveback import settle_moved
 from .base import ServiceResult
 
 logger = logging.getLogger("djobs")

@@ -22,6 +22,7 @@ from django.db import transaction
 
 from ..conf import get_settings
 from ..db import get_ops
+from ..hooks import hooks
 from .running import guarded_run, helper_worker_id, mark_executing, record
 
 if TYPE_CHECKING:
@@ -33,13 +34,10 @@ _waiting: ContextVar[list[Job] | None] = ContextVar("djobs_inline_waiting", defa
 
 
 def _insert(rows: list[PendingJob]) -> list[Job]:
-    from ..enqueue import after_insert_hooks
-
     ops = get_ops()
     with transaction.atomic(using=ops.alias, savepoint=False):
         jobs = ops.job_insert_many(rows, chunk_size=get_settings().BULK_CHUNK_SIZE)
-        for hook in after_insert_hooks:
-            hook(jobs)
+        hooks.after_insert(jobs)
     return jobs
 
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from ..hooks import TerminalJob, hooks
 from ..states import JobState, is_covered
 from ..worker.executor import Execution, run_job
-from ..worker.hooks import TerminalJob, run_after_terminal
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
@@ -76,7 +76,7 @@ def record(ops: DatabaseOps, worker_id: str, job: Job, transition: Transition) -
     if job.id not in held:
         return False
     if transition.is_terminal:
-        run_after_terminal([TerminalJob(job.id, transition.state, job.queue, job.meta or {})])
+        hooks.after_terminal([TerminalJob(job.id, transition.state, job.queue, job.meta or {})])
     return True
 
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from ..db import get_ops
 from ..maintenance.base import ServiceResult
+from .giveback import settle_moved
 from .holdings import Holdings
-from .hooks import settle_moved
 
 logger = logging.getLogger("djobs")
 

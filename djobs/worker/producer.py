@@ -27,8 +27,8 @@ from ..db.base import dispatcher_thread
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
 from .executor import Execution, run_job
+from .giveback import settle_moved
 from .holdings import Holdings
-from .hooks import settle_moved
 from .timeouts import RunningJob, finish
 
 if TYPE_CHECKING:

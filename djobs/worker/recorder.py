@@ -32,10 +32,11 @@ from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
 from ..db.base import dispatcher_thread
+from ..hooks import TerminalJob, hooks
 from ..states import JobState
 from ..transitions import COMPLETED, DISCARDED, Transition, error_entry
+from .giveback import settle_moved
 from .holdings import Holdings
-from .hooks import TerminalJob, run_after_terminal, settle_moved
 from .timeouts import RunningJob
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ class Recorder:
         # Hooks first: until they have run, the outcomes still count as pending,
         # so a burst run cannot see "nothing left" while a hook is about to
         # enqueue more (a batch's callback).
-        run_after_terminal(terminal)
+        hooks.after_terminal(terminal, deferred=True)
         with self._lock:
             self._pending -= len(batch)
             self.generation += 1
@@ -284,7 +285,7 @@ class Recorder:
                 now=timezone.now(),
                 reason=GIVE_BACK_REASON,
             )
-            settle_moved(ops, moved)
+            settle_moved(ops, moved, deferred=True)
         except Exception:
             connections[ops.alias].close_if_unusable_or_obsolete()
             logger.exception("djobs could not give back %d job(s)", len(batch))

@@ -27,12 +27,13 @@ from .. import registry
 from ..conf import Settings, get_settings
 from ..db import get_ops
 from ..exceptions import UnknownJobError
+from ..hooks import hooks
 from ..maintenance.services import default_services
 from ..transitions import decide
 from .executor import Execution
+from .giveback import settle_moved
 from .heartbeat import Heartbeat
 from .holdings import Holdings
-from .hooks import run_before_idle, settle_moved
 from .notifier import Notifier
 from .orphans import OrphanRepair, OrphanRepairConfig
 from .producer import Producer
@@ -240,7 +241,7 @@ class Runner:
                     for p in self.producers.values()
                 )
                 # Background work (batch checks) may still enqueue jobs: finish it first.
-                and not run_before_idle()
+                and not hooks.before_idle()
             ):
                 return True
         generation = self.recorder.generation
