@@ -15,7 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .decorators import Call, JobFunction, job
-from .exceptions import DjobsError, EnqueueError, JobDefinitionError, JobTimeout, UnknownJobError
+from .exceptions import (
+    DjobsError,
+    EnqueueError,
+    JobDefinitionError,
+    JobTimeout,
+    NotJSONError,
+    UnknownJobError,
+    UnstorableValueError,
+)
 from .outcomes import Cancel, Discard, Snooze
 from .signals import job_finished, job_started
 
@@ -51,8 +59,10 @@ __all__ = [
     "JobDefinitionError",
     "JobFunction",
     "JobTimeout",
+    "NotJSONError",
     "Snooze",
     "UnknownJobError",
+    "UnstorableValueError",
     "batch",
     "enqueue_many",
     "job",

@@ -26,6 +26,14 @@ class EnqueueError(DjobsError, ValueError):
     """An enqueue option is out of range; nothing was written."""
 
 
+class NotJSONError(DjobsError, TypeError):
+    """A value has no JSON form (a set, a date, NaN, a non-string key): it would not come back as given."""
+
+
+class UnstorableValueError(DjobsError, ValueError):
+    """A JSON value djobs will not store: a NUL or lone surrogate, nesting too deep, arguments too large."""
+
+
 class JobTimeout(BaseException):
     """Raised inside a job's thread when it runs past its ``timeout``.
 

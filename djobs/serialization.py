@@ -24,19 +24,11 @@ from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
-from .exceptions import DjobsError
+from .exceptions import NotJSONError, UnstorableValueError
 
 #: Lists and dicts may nest this many levels inside one argument (or meta, or
 #: result): ``[[1]]`` is 2 levels. Deeper data is refused, never a RecursionError.
 MAX_DEPTH = 100
-
-
-class NotJSONError(DjobsError, TypeError):
-    """A value has no JSON form (a set, a date, NaN, a non-string key): it would not come back as given."""
-
-
-class UnstorableValueError(DjobsError, ValueError):
-    """A JSON value djobs will not store: a NUL or lone surrogate, nesting too deep, arguments too large."""
 
 
 # With ensure_ascii, a NUL is written as \u0000 and every surrogate as \udXXX
