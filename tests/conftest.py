@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from django.db import connection
+
+from tests.runjobs_process import RunJobs
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,3 +35,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def runjobs() -> Iterator[Callable[..., RunJobs]]:
+    """Start runjobs subprocesses: ``runjobs(*args, prefix=(), **env)``; killed after the test."""
+    started: list[RunJobs] = []
+
+    def start(*args: str, prefix: Sequence[str] = (), **env: str) -> RunJobs:
+        process = RunJobs(*args, prefix=prefix, **env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -11,7 +11,12 @@ DJOBS = {
     "HEARTBEAT_INTERVAL": float(os.environ.get("DJOBS_HEARTBEAT_INTERVAL", "0.5")),
     "RESCUE_AFTER": float(os.environ.get("DJOBS_RESCUE_AFTER", "60")),
     "SHUTDOWN_GRACE": float(os.environ.get("DJOBS_SHUTDOWN_GRACE", "10")),
+    "PRUNE_INTERVAL": float(os.environ.get("DJOBS_PRUNE_INTERVAL", "60")),
 }
+if "DJOBS_RETENTION" in os.environ:  # seconds, for every terminal state
+    DJOBS["RETENTION"] = dict.fromkeys(
+        ("completed", "cancelled", "discarded"), float(os.environ["DJOBS_RETENTION"])
+    )
 # Job threads keep their connection between jobs instead of reconnecting each time.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 # A subprocess runs against the test database the test process created.
