@@ -27,7 +27,7 @@ from ..db.base import dispatcher_thread
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
 from .executor import Execution, run_job
-from .giveback import settle_moved
+from .giveback import give_back
 from .holdings import Holdings
 from .timeouts import RunningJob, finish
 
@@ -290,18 +290,7 @@ class Producer:
 
     def give_back(self, jobs: list[Job], reason: str) -> None:
         """Hand claimed jobs back to the database (fenced); they leave this process's holdings."""
-        try:
-            moved = self.ops.job_release(
-                worker_id=self.worker_id,
-                jobs=[(job.id, job.attempt) for job in jobs],
-                now=timezone.now(),
-                reason=reason,
-            )
-            settle_moved(self.ops, moved)
-        except Exception as exc:
-            connections[self.ops.alias].close_if_unusable_or_obsolete()
-            logger.warning("djobs could not give back %d job(s): %s; orphan repair will", len(jobs), exc)
-        self.holdings.discard(job.id for job in jobs)
+        give_back(self.ops, jobs, worker_id=self.worker_id, reason=reason, holdings=self.holdings)
 
     def _work(self) -> None:
         thread_id = threading.get_ident()

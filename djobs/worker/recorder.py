@@ -35,7 +35,7 @@ from ..db.base import dispatcher_thread
 from ..hooks import TerminalJob, hooks
 from ..states import JobState
 from ..transitions import COMPLETED, DISCARDED, Transition, error_entry
-from .giveback import settle_moved
+from .giveback import give_back
 from .holdings import Holdings
 from .timeouts import RunningJob
 
@@ -276,19 +276,16 @@ class Recorder:
         return {job.id: refused} if job.id in held else {}
 
     def _give_back(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> None:
-        # Not recorded: hand the jobs back so they run again; if even that fails
-        # they stay executing under this worker and orphan repair releases them.
-        try:
-            moved = ops.job_release(
-                worker_id=self.worker_id,
-                jobs=[(job.id, job.attempt) for job, _ in batch],
-                now=timezone.now(),
-                reason=GIVE_BACK_REASON,
-            )
-            settle_moved(ops, moved, deferred=True)
-        except Exception:
-            connections[ops.alias].close_if_unusable_or_obsolete()
-            logger.exception("djobs could not give back %d job(s)", len(batch))
+        # Not recorded: hand the jobs back so they run again.
+        jobs = [job for job, _ in batch]
+        give_back(
+            ops,
+            jobs,
+            worker_id=self.worker_id,
+            reason=GIVE_BACK_REASON,
+            holdings=self.holdings,
+            deferred=True,
+        )
 
 
 def unstorable(job: Job, transition: Transition, exc: Exception) -> Transition:

@@ -31,7 +31,7 @@ from ..hooks import hooks
 from ..maintenance.services import default_services
 from ..transitions import decide
 from .executor import Execution
-from .giveback import settle_moved
+from .giveback import give_back
 from .heartbeat import Heartbeat
 from .holdings import Holdings
 from .notifier import Notifier
@@ -370,29 +370,14 @@ class Runner:
     def _release(self, jobs: list[Job], reason: str) -> list[int]:
         if not jobs:
             return []
-        try:
-            moved = self.ops.job_release(
-                worker_id=self.worker_id,
-                jobs=[(job.id, job.attempt) for job in jobs],
-                now=timezone.now(),
-                reason=reason,
+        moved = give_back(self.ops, jobs, worker_id=self.worker_id, reason=reason, holdings=self.holdings)
+        released = [job.id for job in moved or []]
+        if released:
+            logger.warning(
+                "djobs released %d job(s) it will not finish; other workers will run them",
+                len(released),
+                extra={"released": released},
             )
-            settle_moved(self.ops, moved)
-        except DatabaseError as exc:
-            logger.error(
-                "djobs could not release %d running job(s) (%s); they will be rescued after RESCUE_AFTER",
-                len(jobs),
-                exc,
-            )
-            return []
-        finally:
-            self.holdings.discard(job.id for job in jobs)
-        released = [job.id for job in moved]
-        logger.warning(
-            "djobs released %d job(s) it will not finish; other workers will run them",
-            len(released),
-            extra={"released": released},
-        )
         return released
 
 
