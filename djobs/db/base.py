@@ -157,7 +157,7 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
         raise NotImplementedError
 
     def jobs_from_rows(self, rows: Sequence[Sequence[Any]], *, worker_id: str, now: Any) -> list[Job]:
-        """Turn claimed rows of CLAIM_COLUMNS into Job instances, cheaply.
+        """Turn claimed rows (CLAIM_COLUMNS, then the rekey flag) into Job instances, cheaply.
 
         Model.__init__ costs more than everything else the dispatcher does per
         job, so the instances are built the way Model.from_db would, minus
@@ -172,7 +172,9 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
         alias = self.alias
         new = Job.__new__
         jobs = []
-        for pk, queue, path, args, kwargs, meta, priority, attempt, max_attempts, due in rows:
+        # The claim adds one column after CLAIM_COLUMNS: whether the row should take its
+        # unique key back (job_claim restores those).
+        for pk, queue, path, args, kwargs, meta, priority, attempt, max_attempts, due, _rekey in rows:
             job = new(Job)
             state = ModelState()
             state.adding = False

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..states import is_covered
 from .alias import AliasOps
 
 if TYPE_CHECKING:
@@ -40,6 +41,17 @@ _INSERT_COLUMNS = (
 _PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
 
 
+def held_key(row: PendingJob) -> str | None:
+    """Return the unique key ``row`` holds as inserted: none in a state its uniqueness does not cover.
+
+    The key is kept in ``unique_base`` either way, and taken when the job
+    reaches a covered state (djobs.db.fragments.rekey).
+    """
+    if row.unique_key is None or not is_covered(row.unique_states, row.state):
+        return None
+    return row.unique_key
+
+
 class InsertOps(AliasOps):
     """The inserting half of :class:`djobs.db.base.DatabaseOps`."""
 
@@ -56,7 +68,7 @@ class InsertOps(AliasOps):
             tags=row.tags,
             priority=row.priority,
             max_attempts=row.max_attempts,
-            unique_key=row.unique_key,
+            unique_key=held_key(row),
             unique_states=row.unique_states,
             unique_base=row.unique_key,
             inserted_at=row.inserted_at,
@@ -67,12 +79,12 @@ class InsertOps(AliasOps):
         """Insert ``rows``; a row whose unique key is held returns the holder, marked duplicate."""
 
         results: list[Job | None] = [None] * len(rows)
-        plain = [i for i, row in enumerate(rows) if row.unique_key is None]
+        plain = [i for i, row in enumerate(rows) if held_key(row) is None]
         if plain:
             created = self._insert_plain([rows[i] for i in plain], chunk_size)
             for i, job in zip(plain, created, strict=True):
                 results[i] = job
-        unique = [i for i, row in enumerate(rows) if row.unique_key is not None]
+        unique = [i for i, row in enumerate(rows) if held_key(row) is not None]
         if unique:
             by_key = self._insert_unique([rows[i] for i in unique], chunk_size)
             first_index: dict[str, int] = {}
@@ -91,7 +103,7 @@ class InsertOps(AliasOps):
         return [job for job in results if job is not None]
 
     def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
-        """Insert rows that have no unique key, returning them with their ids."""
+        """Insert rows that hold no unique key, returning them with their ids."""
         from ..models import Job
 
         return Job.objects.using(self.alias).bulk_create(
@@ -162,7 +174,7 @@ class InsertOps(AliasOps):
             0,
             row.max_attempts,
             self.adapt_json([]),
-            row.unique_key,
+            held_key(row),
             row.unique_states,
             row.unique_key,
             ops.adapt_datetimefield_value(row.inserted_at),

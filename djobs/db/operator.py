@@ -78,24 +78,27 @@ class OperatorOps(AliasOps):
         return self._make_available(jobs)
 
     def job_cancel(self, jobs: QuerySet[Job], *, now: datetime) -> list[MovedJob]:
-        """Cancel ``jobs`` (a running one's late outcome is then fenced out); return the cancelled rows.
-
-        Call inside a transaction: the rows are read back by the ``finished_at``
-        this statement gave them.
-        """
-        count = jobs.update(
-            state=JobState.CANCELLED, finished_at=now, unique_key=kept_key(JobState.CANCELLED)
-        )
-        if not count:
+        """Cancel ``jobs`` (a running one's late outcome is then fenced out); return the cancelled rows."""
+        ids = list(jobs.values_list("pk", flat=True))
+        if not ids:
             return []
-        # The rows this statement cancelled carry its exact finished_at; the partial
-        # index on finished_at over terminal states finds them.
-        rows = (
-            jobs.model.objects.using(self.alias)
-            .filter(state=JobState.CANCELLED, finished_at=now)
-            .values_list("id", "state", "queue", "meta")
-        )
-        return [MovedJob(pk, state, queue, meta or {}, False) for pk, state, queue, meta in rows]
+        mine = jobs.model.objects.using(self.alias).filter(pk__in=ids)
+        with transaction.atomic(using=self.alias):
+            keyless = self._keyless(mine)
+            # Still in the states ``jobs`` selected: one that moved on meanwhile is left.
+            count = jobs.filter(pk__in=ids).update(
+                state=JobState.CANCELLED, finished_at=now, unique_key=kept_key(JobState.CANCELLED)
+            )
+            if not count:
+                return []
+            # Among this call's ids, the rows it cancelled carry its exact finished_at.
+            rows = mine.filter(state=JobState.CANCELLED, finished_at=now).values_list(
+                "id", "state", "queue", "meta"
+            )
+            cancelled = [MovedJob(pk, state, queue, meta or {}, False) for pk, state, queue, meta in rows]
+            if keyless:
+                self.job_restore_unique(keyless)
+        return cancelled
 
     def job_mark_executing(self, job: Job, *, worker_id: str, now: datetime) -> bool:
         """Move one waiting ``job`` (as last read) to executing under ``worker_id``, started at ``now``.
@@ -103,15 +106,16 @@ class OperatorOps(AliasOps):
         Fenced on the state and attempt read: False if it moved on meanwhile.
         """
         rows = job.__class__.objects.using(self.alias).filter(pk=job.pk, state=job.state, attempt=job.attempt)
-        return bool(
-            rows.update(
-                state=JobState.EXECUTING,
-                attempt=F("attempt") + 1,
-                attempted_at=now,
-                worker_id=worker_id,
-                unique_key=kept_key(JobState.EXECUTING),
-            )
+        moved = rows.update(
+            state=JobState.EXECUTING,
+            attempt=F("attempt") + 1,
+            attempted_at=now,
+            worker_id=worker_id,
+            unique_key=kept_key(JobState.EXECUTING),
         )
+        if moved and job.unique_base is not None:
+            self.job_restore_unique([job.pk])
+        return bool(moved)
 
 
 __all__ = ["OperatorOps", "kept_key"]

@@ -167,11 +167,16 @@ class _PostgresDispatch(DatabaseOps):
                 yield cursor
 
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
-        sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS))
+        sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS) + f", {rekey('j.')} AS rekey")
         with self._hot_cursor() as cursor:
             cursor.execute(sql, [queue, limit, worker_id], prepare=True, binary=True)
             rows = cursor.fetchall()
-        return self.jobs_from_rows(rows, worker_id=worker_id, now=now) if rows else []
+        if not rows:
+            return []
+        rekeyed = [row[0] for row in rows if row[-1]]
+        if rekeyed:
+            self.job_restore_unique(rekeyed)
+        return self.jobs_from_rows(rows, worker_id=worker_id, now=now)
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -19,14 +19,22 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "id, state, queue, path, args, kwargs, meta, tags, priority, attempt, max_attempts, errors, "
-    "unique_states, inserted_at, scheduled_at"
+    "unique_states, unique_base, inserted_at, scheduled_at"
 )
 # COPY's text format: backslash, tab, newline and carriage return must be escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+# COPY's text format spells NULL as \N.
+NULL = "\\N"
+
+
 def _text(value: str) -> str:
     return value.translate(_ESCAPES)
+
+
+def _base(key: str | None) -> str:
+    return NULL if key is None else _text(key)
 
 
 def _json(value: Any) -> str:
@@ -41,7 +49,7 @@ def copy_insert(
     chunk_size: int,
     new_job: Callable[[PendingJob], Job],
 ) -> list[Job]:
-    """Insert ``rows`` (none with a unique key) and return their Job objects with ids."""
+    """Insert ``rows`` (none holding a unique key; ``unique_base`` is kept) and return their Jobs."""
     jobs: list[Job] = []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -60,7 +68,8 @@ def copy_insert(
                 lines.append(
                     f"{pk}\t{row.state}\t{_text(row.queue)}\t{_text(row.path)}\t{_json(row.args)}\t"
                     f"{_json(row.kwargs)}\t{_json(row.meta)}\t{_json(row.tags)}\t{row.priority}\t0\t"
-                    f"{row.max_attempts}\t[]\t{row.unique_states}\t{row.inserted_at.isoformat()}\t"
+                    f"{row.max_attempts}\t[]\t{row.unique_states}\t{_base(row.unique_key)}\t"
+                    f"{row.inserted_at.isoformat()}\t"
                     f"{row.scheduled_at.isoformat()}\n"
                 )
             with raw.copy(f"COPY djobs_job ({_COLUMNS}) FROM STDIN") as copy:

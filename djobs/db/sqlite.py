@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -164,11 +165,16 @@ class _SQLiteDispatch(DatabaseOps):
         return value
 
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
-        sql = _claim_sql(", ".join(self.CLAIM_COLUMNS))
+        sql = _claim_sql(", ".join(self.CLAIM_COLUMNS) + f", {rekey()}")
         with self._immediate() as cursor:
             cursor.execute(sql, [worker_id, queue, limit])
             rows = cursor.fetchall()
-        jobs = self.jobs_from_rows(rows, worker_id=worker_id, now=now) if rows else []
+        if not rows:
+            return []
+        rekeyed = [row[0] for row in rows if row[-1]]
+        if rekeyed:
+            self.job_restore_unique(rekeyed)
+        jobs = self.jobs_from_rows(rows, worker_id=worker_id, now=now)
         jobs.sort(key=lambda j: (j.priority, j.scheduled_at, j.id))  # RETURNING has no order
         return jobs
 
@@ -302,6 +308,6 @@ class SQLiteOps(_SQLiteDispatch):
                 f"""UPDATE djobs_batch SET state = 'finished', finished_at = %s
                     WHERE id = %s AND state = 'running' AND NOT EXISTS (
                         SELECT 1 FROM djobs_job WHERE {expression} = %s AND {condition})""",
-                [self.adapt_datetime(now), batch_id.hex, key],
+                [self.adapt_datetime(now), uuid.UUID(str(batch_id)).hex, key],
             )
             return cursor.rowcount == 1
