@@ -44,6 +44,8 @@ class PendingJob:
     inserted_at: datetime
     unique_key: str | None = None
     unique_states: int = 0
+    #: Order within ``priority``, lower first: a django.tasks priority, negated.
+    subpriority: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +110,8 @@ def build_pending(
     queue = options.queue or conf.DEFAULT_QUEUE
     if options.run_at is not None:
         scheduled_at = options.run_at
+        if timezone.is_naive(now):  # USE_TZ = False: Django's datetimes are naive local times
+            scheduled_at = timezone.make_naive(scheduled_at)
     elif options.schedule_in is not None:
         delay = options.schedule_in
         scheduled_at = now + (delay if isinstance(delay, timedelta) else timedelta(seconds=delay))

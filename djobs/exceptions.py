@@ -18,6 +18,14 @@ class UnknownJobError(DjobsError, LookupError):
         self.path = path
 
 
+class UnknownTaskError(UnknownJobError):
+    """A django.tasks Task cannot run from its stored path: module not allowed, not importable, or no Task."""
+
+    def __init__(self, path: str, why: str) -> None:
+        LookupError.__init__(self, f"django.tasks Task {path!r} cannot run: {why}")
+        self.path = path
+
+
 class JobDefinitionError(DjobsError, TypeError):
     """A function cannot be a job (not module-level, bad decorator options)."""
 
@@ -49,6 +57,10 @@ class WorkerReleased(DjobsError):
 
 class WorkerLost(DjobsError):
     """The worker running the job stopped heartbeating; the job was rescued by another."""
+
+
+class JobCancelled(DjobsError):
+    """The job was cancelled by an operator (the admin, ``jobs cancel``, ``djobs.operations.cancel``)."""
 
 
 class OutcomeNotStored(DjobsError):

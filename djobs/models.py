@@ -40,6 +40,11 @@ class Job(models.Model):
     meta = models.JSONField(default=_empty_dict, blank=True)
     tags = models.JSONField(default=_empty_list, blank=True)
     priority = models.PositiveSmallIntegerField(default=0, help_text="0 runs first, 9 last.")
+    # The order within a priority: a django.tasks Task stores its Django priority
+    # negated here (higher Django priorities sort first); plain jobs keep 0.
+    subpriority = models.SmallIntegerField(
+        default=0, db_default=0, help_text="Within a priority, lower runs first (django.tasks order)."
+    )
     attempt = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=20)
     errors = models.JSONField(default=_empty_list, blank=True)
@@ -71,11 +76,14 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(priority__gte=0, priority__lte=9), name="djobs_job_priority_range"
             ),
+            models.CheckConstraint(
+                condition=Q(subpriority__gte=-100, subpriority__lte=100), name="djobs_job_subpriority_range"
+            ),
         ]
         indexes = [
             # The claim: runnable jobs of a queue in dispatch order.
             models.Index(
-                fields=["queue", "priority", "scheduled_at", "id"],
+                fields=["queue", "priority", "subpriority", "scheduled_at", "id"],
                 condition=Q(state=JobState.AVAILABLE),
                 name="djobs_job_claim",
             ),

@@ -123,8 +123,11 @@ def cancel(jobs: JobSelection) -> int:
     """
     queryset = eligible("cancel", jobs)
     with transaction.atomic(using=queryset.db):
-        cancelled = get_ops(queryset.db).job_cancel(queryset, now=timezone.now())
+        ops, now = get_ops(queryset.db), timezone.now()
+        cancelled = ops.job_cancel(queryset, now=now)
         if cancelled:
+            # Why it ended, as the job's last error (django.tasks: TaskError's exception class).
+            ops.job_note_cancelled([job.id for job in cancelled], now=now)
             _after_terminal(queryset.db, cancelled)
     return len(cancelled)
 

@@ -55,7 +55,7 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
 
     # -- the dispatcher ------------------------------------------------------
     # Claimed rows come back as these columns, in this order. The rest of the row
-    # (errors, result, tags, unique key, inserted_at) is left out of the hot path:
+    # (errors, result, tags, unique key) is left out of the hot path:
     # the Job defers those fields and loads them if a job reads them.
 
     CLAIM_COLUMNS: tuple[str, ...] = (
@@ -66,9 +66,12 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
         "kwargs",
         "meta",
         "priority",
+        "subpriority",
         "attempt",
         "max_attempts",
         "scheduled_at",
+        # A django.tasks TaskResult's enqueued_at, in the task's context and signals.
+        "inserted_at",
     )
 
     #: Whether change_counter() can tell cheaply that another connection committed.
@@ -174,7 +177,21 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
         jobs = []
         # The claim adds one column after CLAIM_COLUMNS: whether the row should take its
         # unique key back (job_claim restores those).
-        for pk, queue, path, args, kwargs, meta, priority, attempt, max_attempts, due, _rekey in rows:
+        for (
+            pk,
+            queue,
+            path,
+            args,
+            kwargs,
+            meta,
+            priority,
+            sub,
+            attempt,
+            max_attempts,
+            due,
+            inserted,
+            _rk,
+        ) in rows:
             job = new(Job)
             state = ModelState()
             state.adding = False
@@ -189,9 +206,11 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
                 kwargs=loads(kwargs) if isinstance(kwargs, str) else kwargs,
                 meta=loads(meta) if isinstance(meta, str) else meta,
                 priority=priority,
+                subpriority=sub,
                 attempt=attempt,
                 max_attempts=max_attempts,
                 scheduled_at=convert_dt(due),
+                inserted_at=convert_dt(inserted),
                 attempted_at=None,
                 finished_at=None,
                 worker_id=worker_id,

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Case, F, PositiveIntegerField, Value, When
+from django.db.models import Case, F, JSONField, PositiveIntegerField, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.lookups import GreaterThan
 
 from ..states import STATE_BITS, JobState
@@ -116,6 +117,24 @@ class OperatorOps(AliasOps):
         if moved and job.unique_base is not None:
             self.job_restore_unique([job.pk])
         return bool(moved)
+
+    def job_note_cancelled(self, ids: Sequence[int], *, now: datetime) -> int:
+        """Append a ``JobCancelled`` error, naming the attempt and its worker, to the cancelled ``ids``."""
+        if not ids:
+            return 0
+        fields = (
+            "'attempt', attempt, 'at', CAST(%s AS TEXT), 'error', CAST(%s AS TEXT), 'traceback', NULL, "
+            "'exception', CAST(%s AS TEXT), 'worker_id', worker_id"
+        )
+        params = [now.isoformat(), "JobCancelled: cancelled by an operator", "djobs.exceptions.JobCancelled"]
+        from ..models import Job
+
+        rows = Job.objects.using(self.alias).filter(pk__in=list(ids), state=JobState.CANCELLED)
+        return rows.update(errors=RawSQL(self.append_error_sql(fields), params, output_field=JSONField()))
+
+    def append_error_sql(self, fields: str) -> str:
+        """Return SQL for ``errors`` with the object of ``fields`` (``'key', sql, ...``) appended."""
+        raise NotImplementedError
 
 
 __all__ = ["OperatorOps", "kept_key"]

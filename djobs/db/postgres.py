@@ -41,7 +41,7 @@ def _claim_sql(columns: str) -> str:
         WITH picked AS MATERIALIZED (
             SELECT id FROM djobs_job
             WHERE state = 'available' AND queue = %s
-            ORDER BY priority, scheduled_at, id
+            ORDER BY priority, subpriority, scheduled_at, id
             LIMIT %s
             FOR UPDATE SKIP LOCKED
         ), claimed AS (
@@ -51,7 +51,7 @@ def _claim_sql(columns: str) -> str:
             FROM picked WHERE j.id = picked.id
             RETURNING {columns}
         )
-        SELECT * FROM claimed ORDER BY priority, scheduled_at, id
+        SELECT * FROM claimed ORDER BY priority, subpriority, scheduled_at, id
     """
 
 
@@ -280,6 +280,7 @@ class PostgresOps(_PostgresDispatch):
 
     def notify_inserted(self, queues: Sequence[str]) -> None:
         # Sent inside the enqueuing transaction: PostgreSQL delivers it at commit,
+    append_error_sql = staticmethod(_append_error)
         # and never if the transaction rolls back.
         with self.connection.cursor() as cursor:
             cursor.execute(

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..models import Job
 
 _COLUMNS = (
-    "id, state, queue, path, args, kwargs, meta, tags, priority, attempt, max_attempts, errors, "
+    "id, state, queue, path, args, kwargs, meta, tags, priority, subpriority, attempt, max_attempts, errors, "
     "unique_states, unique_base, inserted_at, scheduled_at"
 )
 # COPY's text format: backslash, tab, newline and carriage return must be escaped.
@@ -67,7 +67,8 @@ def copy_insert(
             ):
                 lines.append(
                     f"{pk}\t{row.state}\t{_text(row.queue)}\t{_text(row.path)}\t{_json(row.args)}\t"
-                    f"{_json(row.kwargs)}\t{_json(row.meta)}\t{_json(row.tags)}\t{row.priority}\t0\t"
+                    f"{_json(row.kwargs)}\t{_json(row.meta)}\t{_json(row.tags)}\t{row.priority}\t"
+                    f"{row.subpriority}\t0\t"
                     f"{row.max_attempts}\t[]\t{row.unique_states}\t{_base(row.unique_key)}\t"
                     f"{row.inserted_at.isoformat()}\t"
                     f"{row.scheduled_at.isoformat()}\n"

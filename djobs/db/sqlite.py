@@ -42,7 +42,7 @@ def _claim_sql(columns: str) -> str:
         WHERE id IN (
             SELECT id FROM djobs_job
             WHERE state = 'available' AND queue = %s
-            ORDER BY priority, scheduled_at, id
+            ORDER BY priority, subpriority, scheduled_at, id
             LIMIT %s
         )
         RETURNING {columns}
@@ -175,7 +175,7 @@ class _SQLiteDispatch(DatabaseOps):
         if rekeyed:
             self.job_restore_unique(rekeyed)
         jobs = self.jobs_from_rows(rows, worker_id=worker_id, now=now)
-        jobs.sort(key=lambda j: (j.priority, j.scheduled_at, j.id))  # RETURNING has no order
+        jobs.sort(key=lambda j: (j.priority, j.subpriority, j.scheduled_at, j.id))  # RETURNING has no order
         return jobs
 
     def job_stage(self, *, now: Any, limit: int) -> dict[str, int]:
@@ -267,6 +267,7 @@ class SQLiteOps(_SQLiteDispatch):
     # -- batches -----------------------------------------------------------------
     # SQLite uses an expression index only when the query spells the expression
     # and the partial index's condition exactly as the index does, with literals
+    append_error_sql = staticmethod(_append_error)
     # (the ORM binds them as parameters), so the SQL reuses the index's own text.
 
     _batch_index: tuple[str, str] | None = None

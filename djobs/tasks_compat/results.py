@@ -41,8 +41,10 @@ _FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
 _KNOWN_NAMES = {
     "Cancelled": "djobs.outcomes.Cancel",
     "Discarded": "djobs.outcomes.Discard",
+    "JobCancelled": "djobs.exceptions.JobCancelled",
     "JobTimeout": "djobs.exceptions.JobTimeout",
     "UnknownJobError": "djobs.exceptions.UnknownJobError",
+    "WorkerLost": "djobs.exceptions.WorkerLost",
     "WorkerReleased": "djobs.exceptions.WorkerReleased",
 }
 # The last line of a formatted traceback: "pkg.mod.Class: message" or "ValueError".

@@ -162,7 +162,7 @@ def _waiting(ops: DatabaseOps, queue: str, limit: int) -> list[Job]:
     from ..models import Job
 
     rows = Job.objects.using(ops.alias).filter(queue=queue, state=JobState.AVAILABLE)
-    return list(rows.order_by("priority", "scheduled_at", "id")[:limit])
+    return list(rows.order_by("priority", "subpriority", "scheduled_at", "id")[:limit])
 
 
 def _runnable(ops: DatabaseOps, queue: str, with_scheduled: bool, ran: set[int]) -> bool:
