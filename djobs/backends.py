@@ -21,8 +21,10 @@ raises :class:`djobs.tasks_compat.api.TasksUnavailable`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -30,8 +32,10 @@ from django.conf import settings
 from django.core import checks
 from django.utils import timezone
 
-from .exceptions import JobDefinitionError
+from .exceptions import JobDefinitionError, UnknownJobError
 from .tasks_compat.api import (
+    DEFAULT_TASK_PRIORITY,
+    SOURCE,
     TASK_OPTIONS_SUPPORTED,
     BaseTaskBackend,
     InvalidTask,
@@ -41,9 +45,11 @@ from .tasks_compat.api import (
     normalize_json,
     task_enqueued,
 )
+from .tasks_compat.options import BACKEND_KEYS, option_problems
 from .tasks_compat.priority import job_priority
+from .tasks_compat.resolve import import_task, module_rule_error
 from .tasks_compat.results import job_to_result
-from .tasks_compat.runner import TaskJobFunction, lookup_task, register_task, task_for_job
+from .tasks_compat.runner import lookup_task, register_task, task_for_job
 
 if TYPE_CHECKING:
     from .enqueue import PendingJob
@@ -69,6 +75,26 @@ class JobsTask(_TaskBase):
     timeout: float | None = None
     backoff: Callable[[int], float] | None = field(default=None, hash=False)
     tags: Sequence[str] = field(default=(), hash=False)
+    #: Made by the ``django_tasks`` backport's ``@task`` (its signals are sent too).
+    from_backport: bool = field(default=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _TaskBase.__post_init__(self)
+        if not self.from_backport and SOURCE == "django.tasks" and _called_from_backport():
+            object.__setattr__(self, "from_backport", True)
+
+
+def _called_from_backport() -> bool:
+    # The backport's @task builds the backend's task class on Django 6: look for
+    # its frame among the few callers of this construction.
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(6):
+        if frame is None:
+            return False
+        if frame.f_globals.get("__name__") == "django_tasks.base":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class JobsBackend(BaseTaskBackend):
@@ -83,8 +109,11 @@ class JobsBackend(BaseTaskBackend):
     supports_async_task = True
 
     def validate_task(self, task: Task[..., Any]) -> None:
-        """Check ``task`` as Django does, then register it for the dispatcher."""
+        """Check ``task`` as Django does and that a worker may import it, then register it."""
         super().validate_task(task)
+        why = module_rule_error(task.module_path)
+        if why:
+            raise InvalidTask(f"Task {task.module_path!r} cannot run on djobs: {why}")
         try:
             register_task(task, job_priority=job_priority(int(task.priority)))
         except JobDefinitionError as exc:
@@ -96,7 +125,8 @@ class JobsBackend(BaseTaskBackend):
 
         self.validate_task(task)
         job = insert_pending([self._pending(task, args, kwargs)])[0]
-        result = job_to_result(job, task, self.alias)
+        # With the priority and queue it was stored with (DJOBS['TASK_OPTIONS'] may change them).
+        result = job_to_result(job, task_for_job(task, job), self.alias)
         if not job.duplicate:  # a unique task's duplicate enqueued nothing
             task_enqueued.send(type(self), task_result=result)
         return result
@@ -116,32 +146,52 @@ class JobsBackend(BaseTaskBackend):
             check_arguments(args, kwargs, max_bytes=get_settings().MAX_ARGUMENTS_BYTES)
             raise
         run_after = task.run_after
-        if run_after is not None and timezone.is_naive(run_after):
-            run_after = timezone.make_aware(run_after)  # only reachable with USE_TZ = False
-        stored: dict[str, Any] = {"backend": self.alias, "priority": int(task.priority)}
+        stored: dict[str, Any] = {"backend": self.alias}
         if run_after is not None:
-            stored["run_after"] = run_after.isoformat()
-        # The registry entry's options carry max_attempts and tags from the decorator.
+            stored["run_after"] = run_after.isoformat()  # read back as given (naive with USE_TZ = False)
+            if timezone.is_naive(run_after):
+                run_after = timezone.make_aware(run_after)  # only reachable with USE_TZ = False
+        options_set = entry.raw_options
+        priority = int(task.priority)
+        if "priority" in options_set and (
+            priority == DEFAULT_TASK_PRIORITY or _overridden(task.module_path, "priority")
+        ):
+            priority = int(options_set["priority"])
+        queue = task.queue_name
+        if "queue" in options_set and (queue == "default" or _overridden(task.module_path, "queue")):
+            queue = str(options_set["queue"])
+        stored["priority"] = priority
+        # The registry entry's options carry max_attempts, unique and tags.
         options = replace(
             entry.options,
-            queue=task.queue_name,
-            priority=job_priority(int(task.priority)),
+            queue=queue,
+            priority=job_priority(priority),
             run_at=run_after,
             meta={"django_task": stored},
         )
-        return build_pending(entry, args, kwargs, options)
+        pending = build_pending(entry, args, kwargs, options)
+        # Within its band, a higher Django priority runs first (djobs.tasks_compat.priority).
+        pending.subpriority = -priority
+        return pending
 
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:
         """Return the TaskResult of the Job ``result_id``; raise TaskResultDoesNotExist."""
         job = self._get_job(result_id)
         entry = lookup_task(job.path)
         if entry is None and "django_task" in (job.meta or {}):
-            entry = self._import_task(job.path)
+            # The process asking (a web server) may not have imported the task's
+            # module yet, as django.tasks' own unpickling of a Task would.
+            try:
+                entry = import_task(job.path)
+            except UnknownJobError:
+                entry = None
         if entry is None:
             raise TaskResultDoesNotExist(
                 f"Job {result_id} runs {job.path!r}, which is not a django.tasks Task."
             )
-        return job_to_result(job, task_for_job(entry.task, job), self.alias)
+        stored = (job.meta or {}).get("django_task") or {}
+        # The alias it was enqueued through, whichever djobs alias reads it back.
+        return job_to_result(job, task_for_job(entry.task, job), str(stored.get("backend") or self.alias))
 
     def _get_job(self, result_id: Any) -> Job:
         from .conf import get_settings
@@ -156,20 +206,6 @@ class JobsBackend(BaseTaskBackend):
         except Job.DoesNotExist:
             raise TaskResultDoesNotExist(result_id) from None
 
-    def _import_task(self, path: str) -> TaskJobFunction | None:
-        # The process asking (a web server) may not have imported the task's
-        # module yet; importing it registers the Task, as django.tasks'
-        # own unpickling of a Task does.
-        from django.utils.module_loading import import_string
-
-        try:
-            found = import_string(path)
-        except ImportError:
-            return None
-        if not isinstance(found, Task):
-            return None
-        return register_task(found, job_priority=job_priority(int(found.priority)))
-
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         """Report a djobs backend that cannot work as configured."""
         messages: list[checks.CheckMessage] = list(super().check(**kwargs))
@@ -182,11 +218,12 @@ class JobsBackend(BaseTaskBackend):
                     id="djobs.tasks.E001",
                 )
             )
-        if self.options:
+        for problem in option_problems(self.options, f"{where}['OPTIONS']", BACKEND_KEYS):
             messages.append(
                 checks.Error(
-                    f"{where}['OPTIONS'] has {sorted(self.options)!r}; JobsBackend takes no OPTIONS.",
-                    hint="Configure djobs with the DJOBS setting (QUEUES, DEFAULT_MAX_ATTEMPTS...).",
+                    problem,
+                    hint="OPTIONS are the djobs defaults of the tasks this backend runs; "
+                    "djobs itself is configured with the DJOBS setting.",
                     id="djobs.tasks.E002",
                 )
             )
@@ -202,6 +239,13 @@ class JobsBackend(BaseTaskBackend):
                 )
             )
         return messages
+
+
+def _overridden(path: str, key: str) -> bool:
+    from .conf import get_settings
+    from .tasks_compat.options import matching_overrides
+
+    return key in matching_overrides(path, get_settings().TASK_OPTIONS)
 
 
 def _served_queues() -> set[str]:

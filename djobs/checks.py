@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from .conf import validate
 
@@ -25,3 +25,39 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             for problem in validate_periodic(raw["PERIODIC"])
         ]
     return errors
+
+
+@register("djobs")
+def check_sqlite_threads(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when runjobs would run several threads on SQLite without WAL and IMMEDIATE transactions."""
+    raw = getattr(settings, "DJOBS", {})
+    if not isinstance(raw, dict) or validate(raw):
+        return []  # reported by check_settings
+    from .conf import get_settings
+
+    conf = get_settings()
+    database = settings.DATABASES.get(conf.DATABASE, {})
+    if "sqlite" not in str(database.get("ENGINE", "")):
+        return []
+    threads = sum(conf.QUEUES.values())
+    if threads <= 1:
+        return []
+    options = database.get("OPTIONS") or {}
+    init = str(options.get("init_command") or "").replace(" ", "").lower()
+    missing = []
+    if "journal_mode=wal" not in init:
+        missing.append('"init_command": "PRAGMA journal_mode=WAL;"')
+    if str(options.get("transaction_mode") or "").upper() != "IMMEDIATE":
+        missing.append('"transaction_mode": "IMMEDIATE"')
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"runjobs would run {threads} threads on the SQLite database {conf.DATABASE!r} without "
+            f"{' and '.join(missing)} in its OPTIONS: concurrent jobs that read then write fail with "
+            "'database is locked'.",
+            hint=f"Add {', '.join(missing)} to DATABASES[{conf.DATABASE!r}]['OPTIONS'] "
+            "(docs/operations/deployment.md, SQLite in production), or run one thread.",
+            id="djobs.W001",
+        )
+    ]

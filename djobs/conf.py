@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     # last few hundred ms of them: those jobs run again, none is lost.
     "ASYNC_COMMIT": True,
     "PERIODIC": {},
+    # django.tasks: modules, beyond installed apps', whose Tasks a worker may import by path.
+    "TASK_MODULES": [],
+    # django.tasks: djobs options by task path or pattern ("wagtail.*"), for tasks one cannot decorate.
+    "TASK_OPTIONS": {},
     # None (normal), "manual" (insert, never run) or "inline" (run at enqueue).
     "TESTING": None,
 }
@@ -259,6 +263,23 @@ def validate(raw: object) -> list[Problem]:
         problems.append(
             Problem("djobs.E003", "NOTIFY", f"DJOBS['NOTIFY'] is {raw['NOTIFY']!r}; use True or False.")
         )
+    modules = raw.get("TASK_MODULES", [])
+    if (
+        isinstance(modules, str)
+        or not isinstance(modules, list | tuple)
+        or not all(isinstance(m, str) and m for m in modules)
+    ):
+        problems.append(
+            Problem(
+                "djobs.E021",
+                "TASK_MODULES",
+                f"DJOBS['TASK_MODULES'] is {modules!r}; use a list of module names (['myproject.tasks']).",
+            )
+        )
+    from .tasks_compat.options import task_options_problems
+
+    for message in task_options_problems(raw.get("TASK_OPTIONS", {})):
+        problems.append(Problem("djobs.E020", "TASK_OPTIONS", message))
     if not isinstance(raw.get("PERIODIC", {}), dict):
         problems.append(
             Problem(
@@ -290,6 +311,8 @@ class Settings:
     ASYNC_COMMIT: bool = True
     MAX_ARGUMENTS_BYTES: int | None = DEFAULTS["MAX_ARGUMENTS_BYTES"]
     PERIODIC: dict[str, dict[str, Any]] = field(default_factory=dict)
+    TASK_MODULES: list[str] = field(default_factory=list)
+    TASK_OPTIONS: dict[str, dict[str, Any]] = field(default_factory=dict)
     TESTING: str | None = None
 
 

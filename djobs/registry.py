@@ -1,8 +1,15 @@
-"""The registry of ``@job`` functions: the only code the dispatcher will ever run."""
+"""The registry of ``@job`` functions: the only code the dispatcher will ever run.
+
+A path that is not registered is never imported blindly. Resolvers may find
+it by a narrower rule of their own: djobs' ``django.tasks`` backend imports a
+``Task`` object of an installed app's module for rows enqueued as tasks
+(:mod:`djobs.tasks_compat.resolve`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import JobDefinitionError, UnknownJobError
 
@@ -10,6 +17,17 @@ if TYPE_CHECKING:
     from .decorators import JobFunction
 
 _registry: dict[str, JobFunction] = {}
+
+#: ``resolver(path, meta)`` returns the entry for an unregistered path or None;
+#: it may raise UnknownJobError (or a subclass) to say why it cannot.
+Resolver = Callable[[str, Mapping[str, Any]], "JobFunction | None"]
+_resolvers: list[Resolver] = []
+
+
+def add_resolver(resolver: Resolver) -> None:
+    """Ask ``resolver`` for paths that are not registered (once per resolver)."""
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
 
 
 def register(job_function: JobFunction) -> None:
@@ -35,12 +53,20 @@ def unregister(path: str) -> None:
     _registry.pop(path, None)
 
 
-def lookup(path: str) -> JobFunction:
-    """Return the job registered as ``path``; raise UnknownJobError, never import it."""
+def lookup(path: str, meta: Mapping[str, Any] | None = None) -> JobFunction:
+    """Return the job registered as ``path`` (or found by a resolver for a row's ``meta``).
+
+    Raise UnknownJobError; nothing is imported except by a resolver's own rule.
+    """
     try:
         return _registry[path]
     except KeyError:
-        raise UnknownJobError(path) from None
+        pass
+    for resolver in list(_resolvers):
+        found = resolver(path, meta or {})
+        if found is not None:
+            return found
+    raise UnknownJobError(path)
 
 
 def is_registered(path: str) -> bool:

@@ -8,6 +8,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # The demo's schedules are the demo's; tests declare the schedules they test.
 DJOBS = {**DJOBS, "PERIODIC": {}}
+# Test modules define django.tasks Tasks of their own; workers may import them.
+DJOBS["TASK_MODULES"] = ["tests"]
 
 # django.tasks (Django 6.0+, or the django-tasks backport) run on djobs in the tests.
 from importlib.util import find_spec  # noqa: E402

@@ -40,14 +40,14 @@ if find_spec("django.tasks") is not None:
 
     SOURCE = "django.tasks"
 elif find_spec("django_tasks") is not None:  # pragma: no cover  (Django 5.2 with the backport)
-    from django_tasks import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         default_task_backend,
         task_backends,
     )
-    from django_tasks.backends.base import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.backends.base import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         BaseTaskBackend,
     )
-    from django_tasks.base import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.base import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         DEFAULT_TASK_PRIORITY,
         TASK_MAX_PRIORITY,
         TASK_MIN_PRIORITY,
@@ -58,19 +58,19 @@ elif find_spec("django_tasks") is not None:  # pragma: no cover  (Django 5.2 wit
         TaskResultStatus,
         task,
     )
-    from django_tasks.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.exceptions import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         InvalidTaskError as InvalidTask,
     )
-    from django_tasks.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.exceptions import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         TaskResultDoesNotExist,
         TaskResultMismatch,
     )
-    from django_tasks.signals import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.signals import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         task_enqueued,
         task_finished,
         task_started,
     )
-    from django_tasks.utils import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from django_tasks.utils import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         normalize_json,
     )
 

@@ -6,7 +6,8 @@ that entry for a Task: its ``func`` is a :class:`TaskRunner`, which builds a
 ``TaskContext`` from the djobs :class:`~djobs.context.JobContext` when the
 task takes one, runs coroutine functions with ``async_to_sync`` (their
 ``sync_to_async`` calls come back to the worker's thread and its database
-connection), and sends Django's ``task_started``/``task_finished`` signals.
+connection), and sends Django's ``task_started`` signal. ``task_finished`` is
+sent once the outcome is committed, by :mod:`djobs.tasks_compat.finished`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -29,9 +31,10 @@ from .api import (
     TaskError,
     TaskResultStatus,
     normalize_json,
-    task_finished,
     task_started,
 )
+from .finished import backport_signals, stash
+from .options import backoff_function, matching_overrides
 from .results import job_to_result
 
 if TYPE_CHECKING:
@@ -59,6 +62,9 @@ class TaskRunner:
         result = job_to_result(job, task, backend.alias, loaded_only=True)
         sender = type(backend)
         task_started.send(sender=sender, task_result=result)
+        backport = backport_signals(task)
+        if backport is not None:
+            backport.task_started.send(sender=sender, task_result=result)
         try:
             if task.takes_context:
                 value = task.call(TaskContext(task_result=result), *args, **kwargs)
@@ -72,11 +78,11 @@ class TaskRunner:
         except BaseException as exc:
             if isinstance(exc, Cancel | Discard) or context.is_last_attempt:
                 _finish(result, TaskResultStatus.FAILED, exc)
-                task_finished.send(sender=sender, task_result=result)
+                stash(job.id, result)  # sent once the outcome is committed
             raise
         object.__setattr__(result, "_return_value", value)
         _finish(result, TaskResultStatus.SUCCESSFUL, None)
-        task_finished.send(sender=sender, task_result=result)
+        stash(job.id, result)
         return value
 
 
@@ -97,8 +103,12 @@ def _finish(result: TaskResult[..., Any], status: TaskResultStatus, exc: BaseExc
 class TaskJobFunction(JobFunction[..., Any]):
     """The registry entry of a django.tasks Task; ``.task`` is the Task as decorated."""
 
-    def __init__(self, task: Task[..., Any], *, job_priority: int) -> None:
-        options = task_options(task)
+    def __init__(
+        self, task: Task[..., Any], *, job_priority: int, options: dict[str, Any] | None = None
+    ) -> None:
+        self.raw_options = effective_options(task) if options is None else options
+        options = dict(self.raw_options)
+        options["backoff"] = backoff_function(options.get("backoff"))
         super().__init__(
             TaskRunner(task),
             name=task.module_path,
@@ -139,13 +149,43 @@ def task_options(task: Task[..., Any]) -> dict[str, Any]:
     return {name: getattr(task, name) for name in OPTION_NAMES if getattr(task, name, None) is not None}
 
 
+def effective_options(task: Task[..., Any]) -> dict[str, Any]:
+    """Return ``task``'s djobs options: its backend's OPTIONS, then its own, then DJOBS['TASK_OPTIONS']."""
+    from django.conf import settings
+
+    from ..conf import get_settings
+
+    merged: dict[str, Any] = {}
+    params = (getattr(settings, "TASKS", None) or {}).get(task.backend)
+    if isinstance(params, dict) and _is_jobs_backend(str(params.get("BACKEND", ""))):
+        merged.update(params.get("OPTIONS") or {})
+    merged.update(task_options(task))
+    merged.update(matching_overrides(task.module_path, get_settings().TASK_OPTIONS))
+    return merged
+
+
+def _is_jobs_backend(path: str) -> bool:
+    from django.utils.module_loading import import_string
+
+    from ..backends import JobsBackend
+
+    try:
+        backend = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(backend, type) and issubclass(backend, JobsBackend)
+
+
 def register_task(task: Task[..., Any], *, job_priority: int) -> TaskJobFunction:
-    """Put ``task`` in djobs' registry under its module path, once per function."""
+    """Put ``task`` in djobs' registry under its module path, once per function and options."""
     path = task.module_path
     if registry.is_registered(path):
         existing = registry.lookup(path)
         if isinstance(existing, TaskJobFunction) and existing.task.func is task.func:
-            return existing
+            options = effective_options(task)
+            if options == existing.raw_options:
+                return existing
+            return TaskJobFunction(existing.task, job_priority=job_priority, options=options)
         if not isinstance(existing, TaskJobFunction):
             raise JobDefinitionError(
                 f"{path!r} is already a @job function; a django.tasks Task cannot take its path. "
@@ -172,11 +212,14 @@ def task_for_job(task: Task[..., Any], job: Job) -> Task[..., Any]:
         changes["queue_name"] = job.queue
     if stored.get("run_after"):
         changes["run_after"] = parse_datetime(stored["run_after"])
+    if isinstance(stored.get("backend"), str) and stored["backend"] != task.backend:
+        changes["backend"] = stored["backend"]
     if not changes:
         return task
     try:
         return task.using(**changes)
-    except InvalidTask:  # e.g. moved to a queue the backend does not list: keep the definition
+    except (InvalidTask, ImproperlyConfigured):
+        # A queue the backend no longer lists, an alias since removed: keep the definition.
         return task
 
 

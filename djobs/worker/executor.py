@@ -69,7 +69,7 @@ def execute(job: Job, *, round_trip_arguments: bool = True) -> Execution:
     """
     started = time.perf_counter()
     try:
-        job_function = registry.lookup(job.path)
+        job_function = registry.lookup(job.path, job.meta)
         args = job.args or []
         kwargs = job.kwargs or {}
         if round_trip_arguments:

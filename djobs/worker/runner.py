@@ -383,7 +383,7 @@ class Runner:
 
 def _timeout_of(job: Job) -> float | None:
     try:
-        return registry.lookup(job.path).timeout
+        return registry.lookup(job.path, job.meta).timeout
     except UnknownJobError:
         return None
 
