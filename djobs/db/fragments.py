@@ -62,11 +62,17 @@ RESTORE_KEY_SQL = f"""
       AND NOT EXISTS (SELECT 1 FROM djobs_job AS holder WHERE holder.unique_key = djobs_job.unique_base)
 """
 
+
 # A job handed back: one that started keeps its attempt (discarded when it has
-# none left); one claimed but never started gets it back. The entry's text is
-# chosen by the same test.
-_STARTED = "attempted_at IS NOT NULL"
-_EXHAUSTED = f"({_STARTED} AND attempt >= max_attempts)"
+# none left); one claimed but never started gets it back, once per attempt
+# number. A start is written about 10 ms after it happens, so a job that kills
+# its worker as it starts looks unstarted: the second time the same attempt
+# comes back unstarted it counts, and such a job still runs out of attempts.
+# Each entry records the attempt it gave back in "given_back".
+def _counted(last_entry: Callable[[str], str]) -> str:
+    again = f"COALESCE(CAST({last_entry('given_back')} AS INTEGER), -1) = attempt"
+    return f"(attempted_at IS NOT NULL OR {again})"
+
 
 RESCUED = {
     "exception": "djobs.exceptions.WorkerLost",
@@ -75,6 +81,11 @@ RESCUED = {
     "unstarted": (
         " stopped heartbeating before this job started: it was claimed but never started, "
         "so the attempt is not counted; the job was rescued"
+    ),
+    "again": (
+        " stopped heartbeating before this job was seen to start, the second time at this "
+        "attempt: the attempt counts (a job that kills its worker as it starts must run out "
+        "of attempts); the job was rescued"
     ),
 }
 
@@ -86,26 +97,32 @@ def released(reason: str) -> dict[str, str]:
         "prefix": "WorkerReleased: worker ",
         "started": f" {reason}; the attempt counts and the job will run again",
         "unstarted": f" {reason}; it was claimed but never started, so the attempt is not counted",
+        "again": (
+            f" {reason}; it was not seen to start, the second time at this attempt, so the attempt counts"
+        ),
     }
 
 
-def give_back_sql(*, append_error: Callable[[str], str], where: str) -> str:
+def give_back_sql(*, append_error: Callable[[str], str], last_entry: Callable[[str], str], where: str) -> str:
     """Return the UPDATE handing executing jobs matching ``where`` back to available.
 
-    ``append_error(entry_sql)`` returns the vendor's expression for ``errors``
-    with the JSON object ``entry_sql`` appended; it receives the entry's
-    fields as ``(name, sql)`` pairs spelled by :func:`error_fields`.
-    Parameters: now, at (ISO text), exception, prefix, started, unstarted.
+    ``append_error(fields)`` returns the vendor's expression for ``errors``
+    with a JSON object of ``fields`` (:func:`error_fields`) appended;
+    ``last_entry(name)`` the vendor's expression for field ``name`` of the
+    last entry of ``errors``. Parameters: now, at (ISO text), exception,
+    prefix, started, unstarted, again.
     """
+    counted = _counted(last_entry)
+    exhausted = f"({counted} AND attempt >= max_attempts)"
     available, discarded = STATE_BITS["available"], STATE_BITS["discarded"]
     return f"""
         UPDATE djobs_job SET
-            state = CASE WHEN {_EXHAUSTED} THEN 'discarded' ELSE 'available' END,
-            attempt = CASE WHEN {_STARTED} THEN attempt ELSE attempt - 1 END,
-            finished_at = CASE WHEN {_EXHAUSTED} THEN %(now)s ELSE NULL END,
+            state = CASE WHEN {exhausted} THEN 'discarded' ELSE 'available' END,
+            attempt = CASE WHEN {counted} THEN attempt ELSE attempt - 1 END,
+            finished_at = CASE WHEN {exhausted} THEN %(now)s ELSE NULL END,
             scheduled_at = %(now)s,
-            errors = {append_error(error_fields())},
-            unique_key = CASE WHEN {_EXHAUSTED} THEN {keep_key(str(discarded))}
+            errors = {append_error(error_fields(counted))},
+            unique_key = CASE WHEN {exhausted} THEN {keep_key(str(discarded))}
                               ELSE {keep_key(str(available))} END,
             worker_id = NULL
         WHERE state = 'executing' AND {where}
@@ -113,16 +130,18 @@ def give_back_sql(*, append_error: Callable[[str], str], where: str) -> str:
     """
 
 
-def error_fields() -> str:
+def error_fields(counted: str) -> str:
     """Return the entry's ``key, value`` list for json(b)_build_object / json_object."""
     text = (
         "CAST(%(prefix)s AS TEXT) || COALESCE(worker_id, '(none)') || "
-        f"CASE WHEN {_STARTED} THEN CAST(%(started)s AS TEXT) ELSE CAST(%(unstarted)s AS TEXT) END"
+        "CASE WHEN attempted_at IS NOT NULL THEN CAST(%(started)s AS TEXT) "
+        f"WHEN {counted} THEN CAST(%(again)s AS TEXT) ELSE CAST(%(unstarted)s AS TEXT) END"
     )
     return (
         "'attempt', attempt, 'at', CAST(%(at)s AS TEXT), "
         f"'error', {text}, 'traceback', NULL, "
-        "'exception', CAST(%(exception)s AS TEXT), 'worker_id', worker_id"
+        "'exception', CAST(%(exception)s AS TEXT), 'worker_id', worker_id, "
+        f"'given_back', CASE WHEN {counted} THEN NULL ELSE attempt END"
     )
 
 

@@ -91,13 +91,19 @@ def _append_error(fields: str) -> str:
     return f"errors || jsonb_build_array(jsonb_build_object({fields}))"
 
 
+def _last_entry(name: str) -> str:
+    return f"(errors -> -1 ->> '{name}')"
+
+
 _RESCUE_SQL = give_back_sql(
     append_error=_append_error,
+    last_entry=_last_entry,
     where="(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))",
 )
 
 _RELEASE_SQL = give_back_sql(
     append_error=_append_error,
+    last_entry=_last_entry,
     where="worker_id = %(me)s AND (id, attempt) IN "
     "(SELECT * FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(attempts)s AS int[])))",
 )
@@ -274,13 +280,13 @@ class _PostgresDispatch(DatabaseOps):
 
 
 class PostgresOps(_PostgresDispatch):
+    append_error_sql = staticmethod(_append_error)
     supports_listen_notify = True
     supports_row_estimates = True
     db_now_sql = "now()"
 
     def notify_inserted(self, queues: Sequence[str]) -> None:
         # Sent inside the enqueuing transaction: PostgreSQL delivers it at commit,
-    append_error_sql = staticmethod(_append_error)
         # and never if the transaction rolls back.
         with self.connection.cursor() as cursor:
             cursor.execute(

@@ -75,16 +75,23 @@ def _append_error(fields: str) -> str:
     return f"json_insert(errors, '$[#]', json_object({fields}))"
 
 
+def _last_entry(name: str) -> str:
+    return f"json_extract(errors, '$[#-1].{name}')"
+
+
 # (id, attempt) pairs arrive as one JSON array: no statement grows with the count.
 _PAIRS = "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(%(pairs)s))"
 
 _RESCUE_SQL = give_back_sql(
     append_error=_append_error,
+    last_entry=_last_entry,
     where="(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))",
 )
 
 _RELEASE_SQL = give_back_sql(
-    append_error=_append_error, where=f"worker_id = %(me)s AND (id, attempt) IN {_PAIRS}"
+    append_error=_append_error,
+    last_entry=_last_entry,
+    where=f"worker_id = %(me)s AND (id, attempt) IN {_PAIRS}",
 )
 
 _MARK_STARTED_SQL = """
@@ -260,6 +267,7 @@ class _SQLiteDispatch(DatabaseOps):
 
 
 class SQLiteOps(_SQLiteDispatch):
+    append_error_sql = staticmethod(_append_error)
     supports_listen_notify = False
     # As Django stores a DateTimeField (UTC, no offset).
     db_now_sql = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
@@ -267,7 +275,6 @@ class SQLiteOps(_SQLiteDispatch):
     # -- batches -----------------------------------------------------------------
     # SQLite uses an expression index only when the query spells the expression
     # and the partial index's condition exactly as the index does, with literals
-    append_error_sql = staticmethod(_append_error)
     # (the ORM binds them as parameters), so the SQL reuses the index's own text.
 
     _batch_index: tuple[str, str] | None = None
