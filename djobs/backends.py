@@ -84,6 +84,10 @@ class JobsTask(_TaskBase):
             object.__setattr__(self, "from_backport", True)
 
 
+#: Paths of Tasks made while Django was setting up (imported by an app's loading).
+_STARTUP_TASKS: set[str] = set()
+
+
 def _called_from_backport() -> bool:
     # The backport's @task builds the backend's task class on Django 6: look for
     # its frame among the few callers of this construction.
@@ -111,7 +115,10 @@ class JobsBackend(BaseTaskBackend):
     def validate_task(self, task: Task[..., Any]) -> None:
         """Check ``task`` as Django does and that a worker may import it, then register it."""
         super().validate_task(task)
-        why = module_rule_error(task.module_path)
+        if not apps.ready:
+            # Made while Django sets up: every process (workers too) has it registered.
+            _STARTUP_TASKS.add(task.module_path)
+        why = None if task.module_path in _STARTUP_TASKS else module_rule_error(task.module_path)
         if why:
             raise InvalidTask(f"Task {task.module_path!r} cannot run on djobs: {why}")
         try:
