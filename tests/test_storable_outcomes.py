@@ -88,3 +88,37 @@ def test_a_nul_that_reaches_jsonb_unescaped_fails_only_its_own_outcome() -> None
     assert states[claimed[0].id] == ("completed", "fine")
     assert states[claimed[2].id] == ("completed", "also fine")
     assert states[claimed[1].id] == ("discarded", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recorder_round_that_fails_hands_its_outcomes_back_and_the_thread_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    ops = get_ops()
+    WorkerProcessFactory(id="w1")
+    JobFactory()
+    JobFactory()
+    first, second = ops.job_claim(queue="default", limit=2, worker_id="w1", now=timezone.now())
+    recorder = Recorder(lambda: ops, "w1")
+    failures = []
+
+    def broken_sleep(seconds: float) -> None:  # as time.sleep failed under faketime
+        failures.append(seconds)
+        raise OSError("sleep failed")
+
+    monkeypatch.setattr("djobs.worker.recorder.time.sleep", broken_sleep)
+    recorder.start()
+    recorder.push(first, Transition("completed", "completed", finished_at=timezone.now(), result=1))
+    # (time.sleep is the patched one here too: wait on an event instead.)
+    deadline = time.monotonic() + 10
+    while recorder.pending and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    monkeypatch.undo()
+    assert failures and recorder.alive and recorder.pending == 0
+    assert Job.objects.get(pk=first.pk).state == "available"  # handed back, runs again
+    recorder.push(second, Transition("completed", "completed", finished_at=timezone.now(), result=2))
+    recorder.stop(timeout=10)
+    assert Job.objects.get(pk=second.pk).state == "completed"

@@ -72,6 +72,11 @@ class Heartbeat:
         if self._thread.ident is not None:
             self._thread.join(5.0)
 
+    @property
+    def alive(self) -> bool:
+        """Say whether the heartbeat thread runs (or was not started, or was stopped on purpose)."""
+        return self._thread.ident is None or self._stop.is_set() or self._thread.is_alive()
+
     def fresh(self) -> bool:
         """Say whether the last heartbeat is recent enough that nobody can have rescued our jobs."""
         return time.monotonic() - self.last_ok < self.trust_for
@@ -131,7 +136,10 @@ class Heartbeat:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.interval):
-                self.beat()
+                try:
+                    self.beat()
+                except Exception:  # beat() handles database errors; this is any other bug
+                    logger.exception("djobs heartbeat failed")
         finally:
             connections.close_all()
 

@@ -123,44 +123,64 @@ class Recorder:
         except queue.Empty:
             return None
 
+    @property
+    def alive(self) -> bool:
+        """Say whether the recorder thread is running (or was never started)."""
+        return self._thread.ident is None or self._thread.is_alive()
+
     def _run(self) -> None:
         dispatcher_thread.active = True
         ops: DatabaseOps = self._ops_factory()
-        get_nowait = self._queue.get_nowait
         try:
             while True:
-                item = self._next()
-                stopping = False
                 batch: list[tuple[Job, Transition]] = []
-                for linger in (True, False):
-                    while item is not None and len(batch) < MAX_BATCH:
-                        if item is _STOP:
-                            stopping = True
-                        else:
-                            batch.append(item)
-                        try:
-                            item = get_nowait()
-                        except queue.Empty:
-                            item = None
-                    if item is not None:
-                        self._queue.put(item)  # over MAX_BATCH: next round
-                        item = None
-                    if not linger or stopping or not batch or len(batch) >= LINGER_BELOW:
-                        break
-                    # A short linger under load turns one wake-up per job into one
-                    # per batch; it delays only the outcome's write, never a job.
-                    time.sleep(LINGER)
-                    try:
-                        item = get_nowait()
-                    except queue.Empty:
-                        item = None
-                if batch:
-                    self._write(ops, batch, stopping)
-                self._write_starts(ops, stopping)
-                if stopping:
-                    return
+                try:
+                    if self._round(ops, batch):
+                        return
+                except Exception:
+                    # The thread must outlive any bug: outcomes it took and could not
+                    # write are handed back, so nothing waits on them forever.
+                    logger.exception(
+                        "djobs recorder round failed; its %d outcome(s) are handed back", len(batch)
+                    )
+                    if batch:
+                        self._give_back(ops, batch)
+                        self._settled(len(batch))
         finally:
             connections.close_all()
+
+    def _round(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]]) -> bool:
+        """Take what waits (into ``batch``), write it; return True when asked to stop."""
+        get_nowait = self._queue.get_nowait
+        item = self._next()
+        stopping = False
+        for linger in (True, False):
+            while item is not None and len(batch) < MAX_BATCH:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    item = None
+            if item is not None:
+                self._queue.put(item)  # over MAX_BATCH: next round
+                item = None
+            if not linger or stopping or not batch or len(batch) >= LINGER_BELOW:
+                break
+            # A short linger under load turns one wake-up per job into one
+            # per batch; it delays only the outcome's write, never a job.
+            time.sleep(LINGER)
+            try:
+                item = get_nowait()
+            except queue.Empty:
+                item = None
+        if batch:
+            self._write(ops, batch, stopping)
+            batch.clear()  # written: a later failure must not hand these back
+        self._write_starts(ops, stopping)
+        return stopping
 
     def _write_starts(self, ops: DatabaseOps, stopping: bool) -> None:
         """Write the starts of jobs running for START_MARK_DELAY whose start is not written yet."""
@@ -206,8 +226,12 @@ class Recorder:
         # so a burst run cannot see "nothing left" while a hook is about to
         # enqueue more (a batch's callback).
         hooks.after_terminal(terminal, deferred=True)
+        self._settled(len(batch))
+
+    def _settled(self, count: int) -> None:
+        """Count ``count`` outcomes as no longer pending; wake producers held back by the backlog."""
         with self._lock:
-            self._pending -= len(batch)
+            self._pending -= count
             self.generation += 1
         if self._throttled and self._pending < MAX_PENDING:
             self._throttled = False

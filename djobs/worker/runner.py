@@ -196,7 +196,7 @@ class Runner:
         while not self._stop.is_set():
             now = time.monotonic()
             self._enforce_deadlines(now)
-            if not self._replace_stuck(now):
+            if not self._replace_stuck(now) or not self._threads_alive():
                 self.exit_status = RESTART
                 return
             for service in self.services:
@@ -278,6 +278,19 @@ class Runner:
                     extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
                 )
                 self.recorder.push(job, transition)
+
+    def _threads_alive(self) -> bool:
+        """Say whether the recorder and heartbeat threads run; log why the process restarts if not."""
+        for name, alive in (("recorder", self.recorder.alive), ("heartbeat", self.heartbeat.alive)):
+            if not alive:
+                logger.critical(
+                    "djobs worker %s: its %s thread died; the worker process restarts",
+                    self.worker_id,
+                    name,
+                    extra={"djobs_worker": self.worker_id},
+                )
+                return False
+        return True
 
     def _replace_stuck(self, now: float) -> bool:
         """Give each thread stuck past its timeout a replacement; False when that cannot help.
