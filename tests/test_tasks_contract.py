@@ -400,3 +400,23 @@ def test_a_task_cancelled_with_the_jobs_command_sends_task_finished(finished: li
     result = tasks.add.enqueue(1, 2)
     call_command("jobs", "cancel", "--id", result.id, stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert [(status, r.id) for status, r in finished] == [(TaskResultStatus.FAILED, result.id)]
+
+
+@pytest.mark.slow
+def test_a_running_task_cancelled_finishes_once_from_the_canceller_and_never_from_its_worker(
+    contract_tasks: Any, processes: list[RunJobs]
+) -> None:
+    import os
+
+    from tests.testapp.models import Marker
+
+    result = contract_tasks.runs_until_cancelled.enqueue(1.5)
+    worker = burst_worker("default=1")
+    processes.append(worker)
+    wait_until(lambda: Marker.objects.filter(name="started").exists(), what="the task to start")
+    assert operations.cancel(Job.objects.filter(pk=result.id)) == 1
+    assert worker.wait(30) == 0, worker.output()  # the task ran to its end; its outcome is fenced out
+    finishes = list(Marker.objects.filter(job_id=int(result.id)).values_list("name", flat=True))
+    assert finishes == [f"finished FAILED in {os.getpid()}"], worker.output()
+    result.refresh()
+    assert result.errors[-1].exception_class is JobCancelled
