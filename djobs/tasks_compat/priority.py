@@ -18,10 +18,10 @@ Django priority    djobs priority
 =================  ==============
 
 Django's default, 0, sits in a band of its own, so any positive priority runs
-before the default and any negative one after it: that is what code written
-against ``django.tasks`` means by ``priority=10`` or ``priority=-10``. Higher
-Django priorities never run after lower ones (the mapping is monotonic);
-priorities in the same band run in enqueue order.
+before the default and any negative one after it. Within a band the Django
+priority itself, negated, is the job's ``subpriority`` (the claim orders by
+priority, subpriority, scheduled_at, id), so Django's order holds exactly:
+a higher priority always runs first, equal ones in enqueue order.
 """
 
 from __future__ import annotations
