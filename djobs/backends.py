@@ -45,6 +45,7 @@ from .tasks_compat.api import (
     normalize_json,
     task_enqueued,
 )
+from .tasks_compat.finished import backport_signals
 from .tasks_compat.options import BACKEND_KEYS, option_problems
 from .tasks_compat.priority import job_priority
 from .tasks_compat.resolve import import_task, module_rule_error
@@ -136,6 +137,9 @@ class JobsBackend(BaseTaskBackend):
         result = job_to_result(job, task_for_job(task, job), self.alias)
         if not job.duplicate:  # a unique task's duplicate enqueued nothing
             task_enqueued.send(type(self), task_result=result)
+            backport = backport_signals(task)
+            if backport is not None:
+                backport.task_enqueued.send(type(self), task_result=result)
         return result
 
     def _pending(self, task: Task[..., Any], args: Any, kwargs: Any) -> PendingJob:

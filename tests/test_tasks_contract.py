@@ -159,21 +159,26 @@ def test_the_backports_signals_fire_for_a_task_the_backport_made() -> None:
 
     seen: list[str] = []
 
+    def on_enqueued(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        seen.append(f"enqueued {task_result.status}")
+
     def on_started(sender: Any, task_result: Any, **kwargs: Any) -> None:
         seen.append(f"started {task_result.status}")
 
     def on_finished(sender: Any, task_result: Any, **kwargs: Any) -> None:
         seen.append(f"finished {task_result.status}")
 
+    backport.task_enqueued.connect(on_enqueued, dispatch_uid="contract-backport-enqueued")
     backport.task_started.connect(on_started, dispatch_uid="contract-backport-started")
     backport.task_finished.connect(on_finished, dispatch_uid="contract-backport-finished")
     try:
         result = backport_tasks.double.enqueue(21)
         run_burst({"default": 1})
     finally:
+        backport.task_enqueued.disconnect(dispatch_uid="contract-backport-enqueued")
         backport.task_started.disconnect(dispatch_uid="contract-backport-started")
         backport.task_finished.disconnect(dispatch_uid="contract-backport-finished")
-    assert seen == ["started RUNNING", "finished SUCCESSFUL"]
+    assert seen == ["enqueued READY", "started RUNNING", "finished SUCCESSFUL"]
     assert default_task_backend.get_result(result.id).return_value == 42
 
 
