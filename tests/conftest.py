@@ -30,6 +30,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+        if item.path.name.startswith("test_fault_"):
+            item.add_marker(pytest.mark.fault)
 
 
 @pytest.fixture

@@ -288,7 +288,8 @@ SCHEDULE = {
     [
         ("args", '["a\\u0000b"]', "args[0] is 'a\\x00b', which holds a NUL"),
         ("kwargs", '{"k": "x\\ud800y"}', 'kwargs["k"] is'),
-        ("args", "[" * 5000 + "]" * 5000, "deeper than Python can read"),
+        # Python 3.11/3.12's parser gives up on this nesting; 3.13's reads it and djobs refuses it.
+        ("args", "[" * 5000 + "]" * 5000, "deeper than Python can read|more than 100 levels deep"),
         ("args", "[" * 150 + "]" * 150, f"more than {MAX_DEPTH} levels deep"),
         ("options", '{"queue": "q\\u0000"}', 'options["queue"] is'),
     ],
@@ -296,7 +297,11 @@ SCHEDULE = {
 def test_the_schedule_form_shows_bad_arguments_as_a_form_error(field: str, text: str, shown: str) -> None:
     form = PeriodicScheduleForm(data={**SCHEDULE, field: text})
     assert not form.is_valid()
-    assert any(shown in message for messages in form.errors.values() for message in messages)
+    assert any(
+        any(part in message for part in shown.split("|"))
+        for messages in form.errors.values()
+        for message in messages
+    )
     assert not PeriodicSchedule.objects.exists()
 
 
