@@ -649,7 +649,7 @@ def test_a_rescue_appends_an_entry_saying_whether_the_job_had_started(ops: Datab
 def test_an_attempt_rescued_unstarted_a_second_time_counts_so_a_worker_killer_runs_out(
     ops: DatabaseOps,
 ) -> None:
-    # A start is written ~10 ms after it happens: a job that kills its worker sooner looks
+    # A start is written ~100 ms after it happens: a job that kills its worker sooner looks
     # unstarted. Each attempt number is given back once; the second time it counts.
     job = executing("gone", attempt=1, max_attempts=1, started=False)
     ops.job_rescue(now=timezone.now(), exclude_worker="me")

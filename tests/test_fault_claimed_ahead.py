@@ -56,7 +56,7 @@ def test_job_that_kills_its_worker_as_it_starts_still_uses_up_its_attempts(
 ) -> None:
     job = fault_jobs.kills_its_worker.enqueue()  # max_attempts=2
     killed = 0
-    # Its start may not be written before it kills (starts are written ~10 ms late), so
+    # Its start may not be written before it kills (starts are written ~100 ms late), so
     # each attempt may come back once as "never started"; the second time it counts.
     for _ in range(6):
         worker = runjobs("--queue", "default=1", DJOBS_RESCUE_AFTER="1", DJOBS_HEARTBEAT_INTERVAL="0.2")

@@ -32,7 +32,7 @@ def started(job: Job) -> bool:
 
 
 def start_recorded(job: Job) -> bool:
-    """Say whether the job started and the worker has written its start (about 10 ms later).
+    """Say whether the job started and the worker has written its start (about 100 ms later).
 
     Killed before that, the job would count as claimed but never started, and
     get its attempt back.

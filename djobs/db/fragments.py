@@ -65,7 +65,7 @@ RESTORE_KEY_SQL = f"""
 
 # A job handed back: one that started keeps its attempt (discarded when it has
 # none left); one claimed but never started gets it back, once per attempt
-# number. A start is written about 10 ms after it happens, so a job that kills
+# number. A start is written about 100 ms after it happens, so a job that kills
 # its worker as it starts looks unstarted: the second time the same attempt
 # comes back unstarted it counts, and such a job still runs out of attempts.
 # Each entry records the attempt it gave back in "given_back".

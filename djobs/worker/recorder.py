@@ -53,8 +53,10 @@ MAX_PENDING = 2000
 # While fewer outcomes than this wait, wait this long for more before writing.
 LINGER_BELOW = 32
 LINGER = 0.0005
-# A start is written only if the job has not ended this many seconds later.
-START_MARK_DELAY = 0.01
+# A start is written only if the job has not ended this many seconds later. Under
+# load a no-op job can take tens of ms of wall time (threads wait for the GIL);
+# a shorter delay turned into one extra UPDATE per batch, ~5% of throughput.
+START_MARK_DELAY = 0.1
 # Seconds of failed writes (the database away) before outcomes are handed back.
 GIVE_UP_AFTER = 60.0
 GIVE_BACK_REASON = "could not write the outcome of this attempt (the database refused or was away)"
