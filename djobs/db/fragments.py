@@ -74,6 +74,12 @@ def _counted(last_entry: Callable[[str], str]) -> str:
     return f"(attempted_at IS NOT NULL OR {again})"
 
 
+# Rescue takes jobs held by no registered worker (the dead ones' rows are deleted
+# first, fenced on the heartbeat a rescuer watched), never its own worker's.
+RESCUE_WHERE = (
+    "(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))"
+)
+
 RESCUED = {
     "exception": "djobs.exceptions.WorkerLost",
     "prefix": "WorkerLost: worker ",
@@ -162,6 +168,7 @@ def moved_rows(rows: list[tuple[Any, ...]]) -> list[MovedJob]:
 
 __all__ = [
     "RESCUED",
+    "RESCUE_WHERE",
     "RESTORE_KEY_SQL",
     "MovedJob",
     "error_fields",

@@ -11,6 +11,7 @@ from ..conf import get_settings
 from ..states import STATE_BITS
 from .base import DatabaseOps, dispatcher_thread
 from .fragments import (
+    RESCUE_WHERE,
     RESCUED,
     MovedJob,
     give_back_params,
@@ -98,7 +99,7 @@ def _last_entry(name: str) -> str:
 _RESCUE_SQL = give_back_sql(
     append_error=_append_error,
     last_entry=_last_entry,
-    where="(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))",
+    where=RESCUE_WHERE,
 )
 
 _RELEASE_SQL = give_back_sql(

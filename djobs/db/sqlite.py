@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from ..states import STATE_BITS
 from .base import DatabaseOps
 from .fragments import (
+    RESCUE_WHERE,
     RESCUED,
     MovedJob,
     give_back_params,
@@ -85,7 +86,7 @@ _PAIRS = "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM 
 _RESCUE_SQL = give_back_sql(
     append_error=_append_error,
     last_entry=_last_entry,
-    where="(worker_id IS NULL OR (worker_id <> %(me)s AND worker_id NOT IN (SELECT id FROM djobs_worker)))",
+    where=RESCUE_WHERE,
 )
 
 _RELEASE_SQL = give_back_sql(
