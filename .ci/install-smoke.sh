@@ -21,6 +21,13 @@ cat >> site_/settings.py <<PY
 INSTALLED_APPS += ["djobs", "shop"]
 import dj_database_url
 DATABASES = {"default": dj_database_url.parse("$db_url")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # As the quickstart says for SQLite: without these, runjobs' threads trip over
+    # "database is locked" (and the check below would say so, djobs.W001).
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
 PY
 cat > shop/jobs.py <<'PY'
 from djobs import job
