@@ -40,6 +40,15 @@ def on_postgres() -> bool:
 
 
 @pytest.fixture
+def processes() -> Iterator[list[RunJobs]]:
+    """A list to append started runjobs subprocesses to; they are killed after the test."""
+    started: list[RunJobs] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
 def runjobs() -> Iterator[Callable[..., RunJobs]]:
     """Start runjobs subprocesses: ``runjobs(*args, prefix=(), **env)``; killed after the test."""
     started: list[RunJobs] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,14 +16,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SETTINGS = "tests.periodic_worker_settings"
 PROCESSES = 3
 TICKS = 6
-
-
-@pytest.fixture
-def processes() -> Iterator[list[RunJobs]]:
-    started: list[RunJobs] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def with_outputs(processes: list[RunJobs], wait: Callable[[], None]) -> None:

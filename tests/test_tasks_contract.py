@@ -76,14 +76,6 @@ def finished() -> Iterator[list[Any]]:
     task_finished.disconnect(dispatch_uid="contract-finished")
 
 
-@pytest.fixture
-def processes() -> Iterator[list[RunJobs]]:
-    started: list[RunJobs] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
 def burst_worker(*queues: str) -> RunJobs:
     args = [arg for queue in queues or ("default=2",) for arg in ("--queue", queue)]
     return RunJobs("--burst", *args, DJANGO_SETTINGS_MODULE=WORKER)

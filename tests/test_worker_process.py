@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
@@ -17,14 +16,6 @@ from tests.testapp import worker_jobs
 from tests.testapp.models import Marker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture
-def processes() -> Iterator[list[RunJobs]]:
-    started: list[RunJobs] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def started(job: Job) -> bool:

@@ -36,7 +36,7 @@ from .heartbeat import Heartbeat
 from .holdings import Holdings
 from .notifier import Notifier
 from .orphans import OrphanRepair, OrphanRepairConfig
-from .producer import Producer
+from .producer import STOPPED_REASON, Producer
 from .recorder import Recorder
 from .shutdown import ShutdownSignals
 from .timeouts import RunningJob, expire, timeout_error
@@ -341,7 +341,7 @@ class Runner:
             producer.join(2.0)
         # Claimed but not started: give them back now rather than start them late.
         unstarted = [job for p in self.producers.values() for job in p.take_unstarted()]
-        released = self._release(unstarted, "stopped before starting this job")
+        released = self._release(unstarted, STOPPED_REASON)
         grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
         while time.monotonic() < grace_end and any(p.busy() for p in self.producers.values()):
             self._enforce_deadlines(time.monotonic())
