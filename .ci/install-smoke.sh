@@ -12,7 +12,7 @@ db_url="${1:-sqlite:///$work/site.sqlite3}"
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --disable-pip-version-check build 2>/dev/null
 "$work/venv/bin/python" -m build -q --wheel --outdir "$work/dist" "$root" >/dev/null
-"$work/venv/bin/pip" install -q --disable-pip-version-check "$work"/dist/djobs-*.whl "psycopg[binary]" dj-database-url 2>/dev/null
+"$work/venv/bin/pip" install -q --disable-pip-version-check "$work"/dist/django_djobs-*.whl "psycopg[binary]" dj-database-url 2>/dev/null
 
 cd "$work"
 "$work/venv/bin/django-admin" startproject site_ . >/dev/null
