@@ -8,4 +8,5 @@ SUBCOMMANDS: dict[str, str] = {
     "cancel": "djobs.cli.cancel",
     "delete": "djobs.cli.delete",
     "run-now": "djobs.cli.run_now",
+    "health": "djobs.cli.health",
 }
