@@ -61,3 +61,22 @@ def check_sqlite_threads(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             id="djobs.W001",
         )
     ]
+
+
+@register("djobs")
+def check_queues_in_use(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn about a queue in DJOBS['QUEUES'] that no registered job, schedule or task uses (a typo)."""
+    raw = getattr(settings, "DJOBS", {})
+    if not isinstance(raw, dict) or validate(raw):
+        return []  # reported by check_settings
+    from .conf import get_settings
+    from .queue_use import unused_queue_messages, used_queues
+
+    return [
+        Warning(
+            f"DJOBS['QUEUES']: {message}",
+            hint="Fix the queue's name, or remove it from DJOBS['QUEUES'] if nothing is sent there.",
+            id="djobs.W002",
+        )
+        for message in unused_queue_messages(get_settings().QUEUES, used_queues())
+    ]

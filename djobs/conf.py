@@ -78,8 +78,10 @@ class Problem:
 
 
 def _did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1)
-    return f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(choices))}."
+    # Case is ignored: "queues" is as clearly "QUEUES" as "QUEUS" is.
+    folded = {choice.casefold(): choice for choice in choices}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return f"Did you mean {folded[close[0]]!r}?" if close else f"Known keys: {', '.join(sorted(choices))}."
 
 
 def _is_number(value: object) -> bool:

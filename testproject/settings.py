@@ -110,11 +110,12 @@ DJOBS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "djobs": {"handlers": ["console"], "level": env("DJOBS_LOG_LEVEL", default="INFO")}
-    },
-}
+# No LOGGING: runjobs prints its own lines, as in a fresh project (docs/quickstart.md).
+# DJOBS_LOG_LEVEL (the benchmarks set WARNING) configures the djobs logger instead.
+if "DJOBS_LOG_LEVEL" in os.environ:
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"console": {"class": "logging.StreamHandler"}},
+        "loggers": {"djobs": {"handlers": ["console"], "level": os.environ["DJOBS_LOG_LEVEL"]}},
+    }

@@ -79,3 +79,28 @@ def test_using_bad_settings_raises_improperly_configured_naming_the_problem() ->
         pytest.raises(ImproperlyConfigured, match=r"DJOBS\['POLL_INTERVAL'\] is -1"),
     ):
         get_settings()
+
+
+def test_did_you_mean_ignores_case_for_settings_keys() -> None:
+    [(check_id, message, hint)] = _checks({"queues": {"default": 2}})
+    assert (check_id, hint) == ("djobs.E001", "Did you mean 'QUEUES'?")
+    assert "unknown key 'queues'" in message
+
+
+def _queue_warnings(queues: dict[str, int]) -> list[tuple[str, str]]:
+    from djobs.checks import check_queues_in_use
+
+    with override_settings(DJOBS={"QUEUES": queues}):
+        return [(w.id or "", w.msg) for w in check_queues_in_use()]
+
+
+def test_a_queue_no_job_or_schedule_uses_is_a_warning_with_a_did_you_mean() -> None:
+    [(check_id, message)] = _queue_warnings({"default": 5, "emial": 2})
+    assert check_id == "djobs.W002"
+    assert "DJOBS['QUEUES']: queue 'emial' is served but no registered job" in message
+    assert "Did you mean 'emails'?" in message
+
+
+def test_queues_used_by_jobs_or_django_tasks_are_not_warned_about() -> None:
+    # "emails" has @job(queue="emails") functions; "default" is DEFAULT_QUEUE.
+    assert _queue_warnings({"default": 5, "emails": 2}) == []

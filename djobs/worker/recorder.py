@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,8 @@ class Recorder:
         self.generation = 0
         self.recorded = 0
         self.dropped = 0
+        # Recorded outcomes by name (completed, retryable, exhausted...), for runjobs' summary.
+        self.outcomes: Counter[str] = Counter()
         self._thread = threading.Thread(target=self._run, name="djobs-recorder", daemon=True)
 
     @property
@@ -218,6 +221,7 @@ class Recorder:
                     extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
                 )
                 continue
+            self.outcomes[recorded.outcome] += 1
             if recorded.is_terminal:
                 terminal.append(TerminalJob(job.id, recorded.state, job.queue, job.meta or {}))
             if recorded.outcome != COMPLETED:
