@@ -26,9 +26,13 @@ def get_ops(alias: str | None = None) -> DatabaseOps:
         from .sqlite import SQLiteOps
 
         return SQLiteOps(alias)
+    if vendor == "mysql":  # MySQL and MariaDB
+        from .mysql import MySQLOps
+
+        return MySQLOps(alias)
     raise ImproperlyConfigured(
-        f"djobs supports PostgreSQL and SQLite; database {alias!r} is {vendor}. "
-        "Point DJOBS['DATABASE'] at a PostgreSQL or SQLite alias."
+        f"djobs supports PostgreSQL, MySQL, MariaDB and SQLite; database {alias!r} is {vendor}. "
+        "Point DJOBS['DATABASE'] at one of those."
     )
 
 

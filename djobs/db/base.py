@@ -32,6 +32,10 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
     #: Whether the planner can estimate a query's rows cheaply (djobs.db.estimates).
     supports_row_estimates = False
 
+    def explain_rows(self, sql: str, params: Sequence[Any]) -> int:
+        """Return the planner's estimate of the rows ``sql`` yields (only where supports_row_estimates)."""
+        raise NotImplementedError
+
     def __init__(self, alias: str) -> None:
         self.alias = alias
 
@@ -76,6 +80,8 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
 
     #: Whether change_counter() can tell cheaply that another connection committed.
     supports_change_counter = False
+    #: Seconds a change may take to show in change_counter() (it is read at most this often).
+    change_counter_interval = 0.0
 
     def change_counter(self) -> int:
         """Return a number that changes when another connection commits (this thread's)."""

@@ -1,18 +1,17 @@
 """Row counts that stay cheap on big tables: exact up to a cap, the planner's estimate beyond.
 
 The admin and the dashboard use these instead of ``COUNT(*)``, which reads
-every matching row. PostgreSQL's planner estimate (``EXPLAIN``) costs a
-fraction of a millisecond whatever the table size; SQLite has none, so
-there the count is exact.
+every matching row. The planner's estimate (``EXPLAIN`` on PostgreSQL, MySQL
+and MariaDB, through ``DatabaseOps.explain_rows``) costs a fraction of a
+millisecond whatever the table size; SQLite has none, so there the count is
+exact.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
 from django.db.models import QuerySet
 
 # Counting this many rows through an index takes a few milliseconds.
@@ -38,13 +37,10 @@ def estimate_rows(queryset: QuerySet[Any]) -> int | None:
     """Return the planner's estimate of the rows ``queryset`` yields, or None where there is none."""
     if not supports_estimates(queryset.db):
         return None
+    from . import get_ops
+
     sql, params = queryset.order_by().query.sql_with_params()
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        (plan,) = cursor.fetchone()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+    return get_ops(queryset.db).explain_rows(sql, params)
 
 
 def count_rows(queryset: QuerySet[Any], exact_up_to: int = EXACT_UP_TO) -> RowCount:

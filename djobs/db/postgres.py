@@ -286,6 +286,14 @@ class PostgresOps(_PostgresDispatch):
     supports_row_estimates = True
     db_now_sql = "now()"
 
+    def explain_rows(self, sql: str, params: Sequence[Any]) -> int:
+        with self.connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            (plan,) = cursor.fetchone()
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
+
     def notify_inserted(self, queues: Sequence[str]) -> None:
         # Sent inside the enqueuing transaction: PostgreSQL delivers it at commit,
         # and never if the transaction rolls back.
