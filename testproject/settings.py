@@ -76,6 +76,11 @@ else:
     DATABASES["default"]["TEST"] = {
         "NAME": f"test_djobs_{os.environ.get('DJOBS_TEST_ID', 'main')}"
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # MySQL and MariaDB: full Unicode, and binary comparison as on PostgreSQL and
+    # SQLite (the default collations would make queue "Emails" the same as "emails").
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"charset": "utf8mb4"})
+    DATABASES["default"]["TEST"].update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_bin"})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
