@@ -110,7 +110,7 @@ class JobsBackend(BaseTaskBackend):
     supports_defer = True
     supports_priority = True
     supports_get_result = True
-    # Coroutine functions run in the worker thread through async_to_sync.
+    # Coroutine functions are async jobs: awaited on the worker's event loop.
     supports_async_task = True
 
     def validate_task(self, task: Task[..., Any]) -> None:

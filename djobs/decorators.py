@@ -96,7 +96,12 @@ class Enqueuer(Generic[P, R]):
 
     def enqueue_many(self, items: Iterable[Any]) -> list[Job]:
         """Insert one job per item in one statement per chunk; one bad item refuses all."""
-        from .enqueue import build_pending, insert_pending
+        from .enqueue import insert_pending
+
+        return insert_pending(self._build_many(items))
+
+    def _build_many(self, items: Iterable[Any]) -> list[PendingJob]:
+        from .enqueue import build_pending
 
         pending = []
         for index, item in enumerate(items):
@@ -105,11 +110,66 @@ class Enqueuer(Generic[P, R]):
                 pending.append(build_pending(self.job_function, args, kwargs, self.options))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"enqueue_many item {index}: {exc}") from None
-        return insert_pending(pending)
+        return pending
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """``enqueue`` for async code: validated here, inserted in Django's async ORM thread.
+
+        Like the async ORM it runs outside any ``transaction.atomic()`` block: the
+        job is committed when this returns (see the async jobs guide).
+        """
+        from .enqueue import ainsert_pending
+
+        return (await ainsert_pending([self.new(*args, **kwargs)]))[0]
+
+    async def aenqueue_many(self, items: Iterable[Any]) -> list[Job]:
+        """``enqueue_many`` for async code; one bad item refuses all, nothing is written."""
+        from .enqueue import ainsert_pending
+
+        return await ainsert_pending(self._build_many(items))
+
+
+def is_coroutine_function(func: Any) -> bool:
+    """Say whether calling ``func`` returns a coroutine: an async def, or an object whose __call__ is one."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(type(func), "__call__", None)  # noqa: B004  (the class's, not the instance's)
+    return not inspect.isfunction(func) and inspect.iscoroutinefunction(call)
+
+
+def _refuse_unrunnable(func: Any, qualname: str, takes_context: bool) -> None:
+    """Raise JobDefinitionError for functions a worker could not run to completion."""
+    if inspect.isasyncgenfunction(func):
+        raise JobDefinitionError(
+            f"@job cannot run the async generator {qualname}: a worker would only get the generator "
+            "back. Make it an async def that returns its result (collect the items in a list)."
+        )
+    if inspect.isgeneratorfunction(func):
+        raise JobDefinitionError(
+            f"@job cannot run the generator {qualname}: a worker would only get the generator back. "
+            "Make it a function that returns its result (collect the items in a list)."
+        )
+    if not takes_context:
+        return
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not params or params[0].kind not in (*positional, inspect.Parameter.VAR_POSITIONAL):
+        kind = "async def" if is_coroutine_function(func) else "function"
+        raise JobDefinitionError(
+            f"@job(takes_context=True) on the {kind} {qualname}: it must take the JobContext as its "
+            "first positional parameter, as in (context, ...). Add one, or drop takes_context."
+        )
 
 
 class JobFunction(Enqueuer[P, R]):
-    """A function registered with ``@job``; calling it still runs it directly."""
+    """A function registered with ``@job``; calling it still runs it directly.
+
+    An ``async def`` is an async job (``is_async``): workers run it on their
+    queue's event loop, and calling it directly returns the coroutine.
+    """
 
     def __init__(
         self,
@@ -135,11 +195,13 @@ class JobFunction(Enqueuer[P, R]):
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
             raise JobDefinitionError(f"@job(timeout={timeout!r}): use seconds above 0, or None.")
+        _refuse_unrunnable(func, qualname or repr(func), takes_context)
         if backoff is not None and not callable(backoff):
             raise JobDefinitionError(f"@job(backoff={backoff!r}) must be a function of the attempt.")
         self.func = func
         self.path = name or f"{func.__module__}.{qualname}"
         self.takes_context = takes_context
+        self.is_async = is_coroutine_function(func)
         self.timeout = float(timeout) if timeout is not None else None
         self.backoff = backoff
         try:
@@ -208,6 +270,11 @@ def job(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
 
         send_welcome.enqueue(42)
         send_welcome.using(schedule_in=60).enqueue(42)
+
+        @job(queue="webhooks", timeout=30)
+        async def deliver(url: str) -> int: ...   # runs on the worker's event loop
+
+        await deliver.aenqueue("https://example.com/hook")
 
     Options: ``queue``, ``priority`` (0 runs first, up to 9), ``max_attempts``,
     ``tags``, ``takes_context`` (pass a :class:`djobs.JobContext` first),

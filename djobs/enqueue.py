@@ -173,6 +173,21 @@ def insert_pending(pending: Iterable[PendingJob]) -> list[Job]:
     return jobs
 
 
+async def ainsert_pending(pending: Iterable[PendingJob]) -> list[Job]:
+    """``insert_pending`` from async code, in the thread where Django runs the async ORM.
+
+    That thread has its own connection in autocommit (the async ORM cannot run
+    inside ``atomic()``), so the rows are committed when this returns; in
+    inline mode the jobs run there too.
+    """
+    from asgiref.sync import sync_to_async
+
+    rows = list(pending)
+    if not rows:
+        return []
+    return await sync_to_async(insert_pending, thread_sensitive=True)(rows)
+
+
 def _single_statement(ops: DatabaseOps, rows: list[PendingJob]) -> bool:
     """Say whether ``rows`` can go in as one autocommit statement (insert and notify)."""
     return (
@@ -195,4 +210,15 @@ def enqueue_many(pending: Iterable[PendingJob]) -> list[Job]:
     return insert_pending(items)
 
 
-__all__ = ["PendingJob", "enqueue_many", "insert_pending"]
+async def aenqueue_many(pending: Iterable[PendingJob]) -> list[Job]:
+    """``enqueue_many`` for async code (committed when it returns, as ``aenqueue``)."""
+    items = list(pending)
+    for index, item in enumerate(items):
+        if not isinstance(item, PendingJob):
+            raise TypeError(
+                f"aenqueue_many item {index} is {item!r}; build items with job_function.new(...)."
+            )
+    return await ainsert_pending(items)
+
+
+__all__ = ["PendingJob", "aenqueue_many", "ainsert_pending", "enqueue_many", "insert_pending"]

@@ -4,9 +4,10 @@ The dispatcher only runs what the registry holds and calls
 ``job_function.func(context, *args, **kwargs)``. :class:`TaskJobFunction` is
 that entry for a Task: its ``func`` is a :class:`TaskRunner`, which builds a
 ``TaskContext`` from the djobs :class:`~djobs.context.JobContext` when the
-task takes one, runs coroutine functions with ``async_to_sync`` (their
-``sync_to_async`` calls come back to the worker's thread and its database
-connection), and sends Django's ``task_started`` signal. ``task_finished`` is
+task takes one, and sends Django's ``task_started`` signal. A Task of an
+``async def`` gets an :class:`AsyncTaskRunner` instead: an async job, awaited
+on the worker's event loop like any ``@job async def`` (never through
+``async_to_sync`` in the worker). ``task_finished`` is
 sent once the outcome is committed, by :mod:`djobs.tasks_compat.finished`.
 """
 
@@ -54,36 +55,76 @@ class TaskRunner:
         self.__name__ = task.func.__name__
 
     def __call__(self, context: JobContext, *args: Any, **kwargs: Any) -> Any:
-        job = context.job
-        task = task_for_job(self.task, job)
-        backend = task.get_backend()
-        # Built from the claimed row alone (see job_to_result): like django-tasks-db,
-        # a RUNNING result lists no past errors; get_result() has them all.
-        result = job_to_result(job, task, backend.alias, loaded_only=True)
-        sender = type(backend)
-        task_started.send(sender=sender, task_result=result)
-        backport = backport_signals(task)
-        if backport is not None:
-            backport.task_started.send(sender=sender, task_result=result)
+        task, result = self._started(context)
         try:
             if task.takes_context:
                 value = task.call(TaskContext(task_result=result), *args, **kwargs)
             else:
                 value = task.call(*args, **kwargs)
-            if isinstance(value, Outcome):
-                raise value
-            value = normalize_json(value)
-        except Snooze:
-            raise
+            value = self._returned(value)
         except BaseException as exc:
-            if isinstance(exc, Cancel | Discard) or context.is_last_attempt:
-                _finish(result, TaskResultStatus.FAILED, exc)
-                stash(job.id, result)  # sent once the outcome is committed
+            self._raised(context, result, exc)
             raise
+        return self._succeeded(context, result, value)
+
+    def _task_result(self, context: JobContext) -> tuple[Task[..., Any], TaskResult[..., Any]]:
+        task = task_for_job(self.task, context.job)
+        # Built from the claimed row alone (see job_to_result): like django-tasks-db,
+        # a RUNNING result lists no past errors; get_result() has them all.
+        return task, job_to_result(context.job, task, task.get_backend().alias, loaded_only=True)
+
+    def _started(self, context: JobContext) -> tuple[Task[..., Any], TaskResult[..., Any]]:
+        task, result = self._task_result(context)
+        sender = type(task.get_backend())
+        task_started.send(sender=sender, task_result=result)
+        backport = backport_signals(task)
+        if backport is not None:
+            backport.task_started.send(sender=sender, task_result=result)
+        return task, result
+
+    @staticmethod
+    def _returned(value: Any) -> Any:
+        if isinstance(value, Outcome):
+            raise value
+        return normalize_json(value)
+
+    @staticmethod
+    def _raised(context: JobContext, result: TaskResult[..., Any], exc: BaseException) -> None:
+        if isinstance(exc, Snooze):
+            return
+        if isinstance(exc, Cancel | Discard) or context.is_last_attempt:
+            _finish(result, TaskResultStatus.FAILED, exc)
+            stash(context.job.id, result)  # sent once the outcome is committed
+
+    @staticmethod
+    def _succeeded(context: JobContext, result: TaskResult[..., Any], value: Any) -> Any:
         object.__setattr__(result, "_return_value", value)
         _finish(result, TaskResultStatus.SUCCESSFUL, None)
-        stash(job.id, result)
+        stash(context.job.id, result)
         return value
+
+
+class AsyncTaskRunner(TaskRunner):
+    """The runner of a Task whose function is ``async def``: awaited on the worker's loop."""
+
+    async def __call__(self, context: JobContext, *args: Any, **kwargs: Any) -> Any:
+        task, result = self._task_result(context)
+        sender = type(task.get_backend())
+        # Receivers are sync code, often with queries: asend runs them in a thread.
+        await task_started.asend(sender=sender, task_result=result)
+        backport = backport_signals(task)
+        if backport is not None:
+            await backport.task_started.asend(sender=sender, task_result=result)
+        try:
+            if task.takes_context:
+                value = await task.acall(TaskContext(task_result=result), *args, **kwargs)
+            else:
+                value = await task.acall(*args, **kwargs)
+            value = self._returned(value)
+        except BaseException as exc:
+            self._raised(context, result, exc)
+            raise
+        return self._succeeded(context, result, value)
 
 
 def _finish(result: TaskResult[..., Any], status: TaskResultStatus, exc: BaseException | None) -> None:
@@ -109,8 +150,9 @@ class TaskJobFunction(JobFunction[..., Any]):
         self.raw_options = effective_options(task) if options is None else options
         options = dict(self.raw_options)
         options["backoff"] = backoff_function(options.get("backoff"))
+        runner = AsyncTaskRunner(task) if inspect.iscoroutinefunction(task.func) else TaskRunner(task)
         super().__init__(
-            TaskRunner(task),
+            runner,
             name=task.module_path,
             queue=task.queue_name,
             priority=job_priority,
@@ -223,4 +265,4 @@ def task_for_job(task: Task[..., Any], job: Job) -> Task[..., Any]:
         return task
 
 
-__all__ = ["TaskJobFunction", "TaskRunner", "lookup_task", "register_task", "task_for_job"]
+__all__ = ["AsyncTaskRunner", "TaskJobFunction", "TaskRunner", "lookup_task", "register_task", "task_for_job"]

@@ -6,10 +6,16 @@ the row's arguments (a :class:`djobs.context.JobContext` first when
 ``takes_context``), and capture the value or the exception. ``run_job(job)``
 adds the decision (``djobs.transitions.decide``) and the signals; the
 dispatcher and the testing helpers both use it.
+
+``aexecute``/``arun_job`` are the same contract for an event loop: an async
+job is awaited there (the dispatcher's queue loops, ``aperform_job``), a sync
+one runs through ``sync_to_async``. ``execute`` given an async job, from sync
+code (the testing helpers), runs it with ``async_to_sync``.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
 from .. import registry
@@ -69,19 +76,62 @@ def execute(job: Job, *, round_trip_arguments: bool = True) -> Execution:
     """
     started = time.perf_counter()
     try:
-        job_function = registry.lookup(job.path, job.meta)
-        args = job.args or []
-        kwargs = job.kwargs or {}
-        if round_trip_arguments:
-            args, kwargs = round_trip(list(args)), round_trip(dict(kwargs))
-        if job_function.takes_context:
-            value = job_function.func(JobContext(job), *args, **kwargs)
+        job_function, args, kwargs = _prepare(job, round_trip_arguments)
+        if job_function.is_async:
+            value = async_to_sync(job_function.func)(*args, **kwargs)
         else:
-            value = job_function.func(*args, **kwargs)
+            value = _not_awaitable(job, job_function.func(*args, **kwargs))
     except BaseException as exc:
-        trace = None if isinstance(exc, Outcome) else format_traceback(exc)
-        return Execution(exception=exc, traceback=trace, duration=time.perf_counter() - started)
+        return _raised(exc, started)
     return Execution(value=value, duration=time.perf_counter() - started)
+
+
+async def aexecute(job: Job, *, round_trip_arguments: bool = True) -> Execution:
+    """Run ``job``'s registered function on the running event loop and return what happened.
+
+    An async job is awaited here; a sync one runs through ``sync_to_async``.
+    Cancelling the awaiting task (a timeout, a shutdown) ends the job with
+    ``CancelledError`` as its exception.
+    """
+    started = time.perf_counter()
+    try:
+        job_function, args, kwargs = _prepare(job, round_trip_arguments)
+        if job_function.is_async:
+            value = await job_function.func(*args, **kwargs)
+        else:
+            value = _not_awaitable(job, await sync_to_async(job_function.func)(*args, **kwargs))
+    except BaseException as exc:
+        return _raised(exc, started)
+    return Execution(value=value, duration=time.perf_counter() - started)
+
+
+def _prepare(job: Job, round_trip_arguments: bool) -> tuple[Any, list[Any], dict[str, Any]]:
+    job_function = registry.lookup(job.path, job.meta)
+    args = job.args or []
+    kwargs = job.kwargs or {}
+    if round_trip_arguments:
+        args, kwargs = round_trip(list(args)), round_trip(dict(kwargs))
+    if job_function.takes_context:
+        args = [JobContext(job), *args]
+    return job_function, args, kwargs
+
+
+def _raised(exc: BaseException, started: float) -> Execution:
+    trace = None if isinstance(exc, Outcome) else format_traceback(exc)
+    return Execution(exception=exc, traceback=trace, duration=time.perf_counter() - started)
+
+
+def _not_awaitable(job: Job, value: Any) -> Any:
+    # A sync function handing back a coroutine did none of its work: recording it
+    # as completed (with the coroutine's repr as result) would lose the job.
+    if value is not None and inspect.isawaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()
+        raise TypeError(
+            f"{job.path} returned {type(value).__name__} {value!r} instead of running it: declare "
+            "the job function with async def so the worker awaits it."
+        )
+    return value
 
 
 def run_job(
@@ -113,6 +163,28 @@ def run_job(
     return execution, transition
 
 
+async def arun_job(
+    job: Job,
+    *,
+    now: Callable[[], datetime] = timezone.now,
+    round_trip_arguments: bool = True,
+) -> tuple[Execution, Transition]:
+    """``run_job`` on an event loop: signals through ``asend_robust``, the job through ``aexecute``."""
+    _log_receiver_errors(await job_started.asend_robust(sender=type(job), job=job), job)
+    execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
+    transition = decide(job, execution, now())
+    responses = await job_finished.asend_robust(
+        sender=type(job),
+        job=job,
+        outcome=transition.outcome,
+        state=transition.state,
+        duration=execution.duration,
+        exception=execution.exception,
+    )
+    _log_receiver_errors(responses, job)
+    return execution, transition
+
+
 def _log_receiver_errors(responses: list[tuple[Any, Any]], job: Job) -> None:
     # A receiver's bug (metrics, logging) must not fail the job: the job would be
     # retried and its side effects repeated. It is logged instead.
@@ -128,4 +200,4 @@ def _log_receiver_errors(responses: list[tuple[Any, Any]], job: Job) -> None:
             )
 
 
-__all__ = ["Execution", "execute", "run_job"]
+__all__ = ["Execution", "aexecute", "arun_job", "execute", "run_job"]

@@ -1,5 +1,9 @@
 """One queue: claim as many jobs as there are free slots, run them in the queue's threads.
 
+Sync jobs go to the queue's thread pool, started one thread at a time as
+jobs need them, up to the concurrency; ``async def`` jobs go to the queue's
+event loop (djobs.worker.aio), which also runs up to the concurrency of them.
+
 The producer thread sleeps on an event that is set by a NOTIFY for its queue,
 by the stager, by a slot freeing up while jobs may be waiting, or by the poll
 timer; it never sleeps while its last claim came back full.
@@ -23,9 +27,11 @@ from typing import TYPE_CHECKING
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from .. import registry
 from ..db.base import dispatcher_thread
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
+from .aio import AsyncExecutor
 from .executor import Execution, run_job
 from .giveback import give_back
 from .holdings import Holdings
@@ -106,6 +112,11 @@ class Producer:
         # Claimed jobs with the heartbeat epoch they were claimed in; None stops a thread.
         self._inbox: queue.SimpleQueue[tuple[Job, int] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        # Sync jobs handed to the inbox and not yet ended: threads are started up to this.
+        self._sync_busy = 0
+        self.aio: AsyncExecutor | None = None
+        # path -> whether it is an async job, for the paths the registry knows.
+        self._is_async: dict[str, bool] = {}
         # Start as if jobs were long: prefetch only once short jobs are seen.
         self.mean_duration = PREFETCH_BELOW
         self.reserved = 0
@@ -126,10 +137,63 @@ class Producer:
     # -- control -------------------------------------------------------------------
 
     def start(self) -> None:
-        for _ in range(self.concurrency):
-            self._start_thread()
+        # Job threads start as sync jobs need them (_ensure_threads): a queue of
+        # async jobs with a concurrency of 500 must not hold 500 idle threads.
         for claimer in self._claimers:
             claimer.start()
+
+    def timeout_of(self, job: Job) -> float | None:
+        return self._timeout_of(job)
+
+    def next_mean(self, duration: float) -> float:
+        return next_mean(self.mean_duration, duration)
+
+    def _ensure_threads(self) -> None:
+        want = min(self.concurrency, self._sync_busy)
+        while len(self._threads) - len(self.abandoned) < want:
+            self._start_thread()
+
+    def _async_job(self, job: Job) -> bool:
+        known = self._is_async.get(job.path)
+        if known is not None:
+            return known
+        try:
+            is_async = registry.lookup(job.path, job.meta).is_async
+        except Exception:  # unknown here: the thread path fails it with the reason
+            return False
+        self._is_async[job.path] = is_async
+        return is_async
+
+    def _dispatch(self, jobs: list[Job], epoch: int) -> None:
+        """Hand claimed jobs to the thread pool (sync) or the event loop (async)."""
+        is_async = self._async_job
+        async_jobs = [(job, epoch) for job in jobs if is_async(job)]
+        count = len(jobs) - len(async_jobs)
+        if count:
+            with self._lock:
+                self._sync_busy += count
+            put = self._inbox.put
+            if async_jobs:
+                for job in jobs:
+                    if not is_async(job):
+                        put((job, epoch))
+            else:
+                for job in jobs:
+                    put((job, epoch))
+            self._ensure_threads()
+        if async_jobs:
+            if self.aio is None:
+                self.aio = AsyncExecutor(self)
+            self.aio.submit(async_jobs)
+
+    def job_ended(self, running: RunningJob | None) -> None:
+        """Free the slot of a job that ended, was dropped or gave up; wake the claimer if it waits."""
+        with self._lock:
+            if running is None or not running.abandoned:  # a replaced job's slot was freed already
+                self.in_flight -= 1
+        if self.saturated:
+            for wake in self._wakes:
+                wake.set()
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -139,14 +203,23 @@ class Producer:
         self._threads.append(thread)
 
     def replace(self, running: RunningJob) -> None:
-        """Give up on a thread stuck in a job past its timeout: a new thread takes its slot."""
+        """Give up on a thread stuck in a job past its timeout: a new thread takes its slot.
+
+        An async job ignoring its cancellation holds no thread: its slot is freed.
+        """
         with self._lock:
             if running.abandoned:
                 return
             running.abandoned = True
-            self.abandoned.add(running.thread_id)
             self.in_flight -= 1
-        self._start_thread()
+            if running.cancel is None:
+                self.abandoned.add(running.thread_id)
+                self._sync_busy -= 1
+        if running.cancel is not None:
+            if self.aio is not None:
+                self.aio.abandon(running)
+        else:
+            self._ensure_threads()
         self.wake()
 
     def wake(self) -> None:
@@ -168,6 +241,10 @@ class Producer:
             if item is None:
                 continue
             jobs.append(item[0])
+        with self._lock:
+            self._sync_busy -= len(jobs)
+        if self.aio is not None:
+            jobs += self.aio.take_unstarted()
         if jobs:
             with self._lock:
                 self.in_flight -= len(jobs)
@@ -178,9 +255,11 @@ class Producer:
         return any(not r.timed_out for r in list(self.running.values()))
 
     def stop_threads(self) -> None:
-        """Let idle job threads exit (busy ones finish their job first)."""
+        """Let idle job threads exit (busy ones finish their job first); end the event loop."""
         for _ in range(len(self._threads) - len(self.abandoned)):
             self._inbox.put(None)
+        if self.aio is not None:
+            self.aio.stop()
 
     def join(self, timeout: float) -> None:
         for claimer in self._claimers:
@@ -255,9 +334,7 @@ class Producer:
                 self.saturated = len(jobs) == free
                 if jobs:
                     self.claimed += len(jobs)
-                    put = self._inbox.put
-                    for job in jobs:
-                        put((job, epoch))
+                    self._dispatch(jobs, epoch)
                     if self.saturated:
                         continue
                 elif self.idle():
@@ -350,6 +427,7 @@ class Producer:
         if not self._still_ours(job, epoch):
             with self._lock:
                 self.in_flight -= 1
+                self._sync_busy -= 1
             return
         timeout = self._timeout_of(job)
         started = time.monotonic()
@@ -375,6 +453,7 @@ class Producer:
             with self._lock:
                 if not running.abandoned:  # a replaced thread's slot was freed already
                     self.in_flight -= 1
+                    self._sync_busy -= 1
             if self.saturated:
                 for wake in self._wakes:
                     wake.set()

@@ -2,7 +2,8 @@
 
 The main thread registers the worker process, runs the maintenance services
 on their intervals, enforces job deadlines, replaces threads stuck past their
-timeout, and on a stop request shuts everything down without losing a job.
+timeout, watches the queues' event loops for async jobs blocking them, and on
+a stop request shuts everything down without losing a job.
 The heartbeat has a thread of its own (djobs.worker.heartbeat). ``Runner.run()``
 returns an exit status: 0, or ``RESTART`` when replacing stuck threads cannot
 help any more and the process should start afresh.
@@ -26,10 +27,11 @@ from django.utils import timezone
 from .. import registry
 from ..conf import Settings, get_settings
 from ..db import get_ops
-from ..exceptions import UnknownJobError
+from ..exceptions import JobTimeout, UnknownJobError
 from ..hooks import hooks
 from ..maintenance.services import default_services
 from ..transitions import decide
+from .aio_watch import LOOP_BLOCK_LIMIT
 from .executor import Execution
 from .giveback import give_back
 from .heartbeat import Heartbeat
@@ -196,6 +198,7 @@ class Runner:
         while not self._stop.is_set():
             now = time.monotonic()
             self._enforce_deadlines(now)
+            self._watch_loops(now)
             if not self._replace_stuck(now) or not self._threads_alive():
                 self.exit_status = RESTART
                 return
@@ -263,21 +266,42 @@ class Runner:
             for running in list(producer.running.values()):
                 if running.deadline is None or running.deadline > now or running.timed_out:
                     continue
-                if not expire(running, now):
-                    continue
-                job = running.job
                 seconds = running.deadline - running.started
-                execution = Execution(exception=timeout_error(job, seconds), duration=seconds)
-                transition = decide(job, execution, timezone.now())
-                logger.warning(
-                    "djobs job %s %s timed out after %gs; recorded as %s",
-                    job.id,
-                    job.path,
-                    seconds,
-                    transition.outcome,
-                    extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
-                )
-                self.recorder.push(job, transition)
+                self._time_out(running, timeout_error(running.job, seconds), seconds, now)
+
+    def _time_out(self, running: RunningJob, error: JobTimeout, seconds: float, now: float) -> bool:
+        """Expire ``running`` and record its attempt as failed with ``error``; say whether it did."""
+        if not expire(running, now):
+            return False
+        job = running.job
+        execution = Execution(exception=error, duration=seconds)
+        transition = decide(job, execution, timezone.now())
+        logger.warning(
+            "djobs job %s %s timed out after %gs; recorded as %s",
+            job.id,
+            job.path,
+            seconds,
+            transition.outcome,
+            extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
+        )
+        self.recorder.push(job, transition)
+        return True
+
+    def _watch_loops(self, now: float) -> None:
+        """Name async jobs blocking their queue's loop; time out those blocking it too long."""
+        for producer in self.producers.values():
+            if producer.aio is None:
+                continue
+            watch = producer.aio.watch
+            running = watch.check(now)
+            if running is None:
+                continue
+            error = JobTimeout(
+                f"{running.job.path} blocked its event loop for {LOOP_BLOCK_LIMIT:g}s (blocking code "
+                "in an async def); the attempt is counted as failed and the job interrupted"
+            )
+            if self._time_out(running, error, now - running.started, now):
+                watch.interrupt(running)
 
     def _threads_alive(self) -> bool:
         """Say whether the recorder and heartbeat threads run; log why the process restarts if not."""
@@ -309,6 +333,19 @@ class Runner:
                 and now - r.timed_out_at > self.clog_grace
             ]
             for running in stuck:
+                if running.cancel is not None:
+                    # A task ignoring its cancellation holds no thread: free its slot.
+                    producer.replace(running)
+                    logger.error(
+                        "djobs queue %r: async job %s %s ignores the cancellation of its task %.0fs "
+                        "past its timeout; its slot is freed",
+                        producer.queue,
+                        running.job.id,
+                        running.job.path,
+                        now - (running.timed_out_at or now),
+                        extra={"queue": producer.queue, "job_id": running.job.id},
+                    )
+                    continue
                 if len(producer.abandoned) >= producer.concurrency:
                     logger.critical(
                         "djobs queue %r: %d threads are stuck in jobs that ignore their timeout "
@@ -345,6 +382,7 @@ class Runner:
         grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
         while time.monotonic() < grace_end and any(p.busy() for p in self.producers.values()):
             self._enforce_deadlines(time.monotonic())
+            self._watch_loops(time.monotonic())
             time.sleep(0.01)
         released += self._release_running()
         self.recorder.stop(timeout=30.0)
@@ -377,6 +415,8 @@ class Runner:
                         continue
                     # Its late result must not be recorded: the row goes back to available.
                     running.timed_out = True
+                if running.cancel is not None:
+                    running.cancel()  # an async job's task stops at its next await
                 jobs.append(running.job)
         return self._release(jobs, "shut down before this attempt finished")
 

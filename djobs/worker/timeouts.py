@@ -8,6 +8,10 @@ interpreter to raise ``JobTimeout`` inside the job's thread
 at once; code blocked in C (a socket read, ``time.sleep``) sees it only when
 it returns to Python. Whatever the thread does afterwards, its result is
 dropped: the row's outcome is already written, and writes are fenced.
+
+An async job's deadline cancels its task instead (``RunningJob.cancel``,
+djobs.worker.aio); a coroutine blocking its loop gets ``JobTimeout`` raised
+in the loop's thread, as a thread would (djobs.worker.aio_watch).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,7 +34,11 @@ _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 
 @dataclass(eq=False)
 class RunningJob:
-    """A job running in one of the dispatcher's threads."""
+    """A job running in one of the dispatcher's threads, or as a task on a queue's event loop.
+
+    ``thread_id`` is the thread it runs in (the loop's, for an async job);
+    ``cancel`` is set for async jobs and cancels the task from any thread.
+    """
 
     job: Job
     thread_id: int
@@ -43,6 +52,12 @@ class RunningJob:
     # Set once the recorder has written the job's start (attempted_at).
     start_written: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cancel: Callable[[], None] | None = None
+
+    @property
+    def key(self) -> int:
+        """Return its key among a producer's running jobs: the thread, or minus the job's id."""
+        return self.thread_id if self.cancel is None else -int(self.job.id)
 
 
 def raise_in_thread(thread_id: int, exc_type: type[BaseException] = JobTimeout) -> bool:
@@ -62,7 +77,10 @@ def expire(running: RunningJob, now: float | None = None) -> bool:
             return False
         running.timed_out = True
         running.timed_out_at = time.monotonic() if now is None else now
-        raise_in_thread(running.thread_id)
+        if running.cancel is not None:
+            running.cancel()
+        else:
+            raise_in_thread(running.thread_id)
         return True
 
 

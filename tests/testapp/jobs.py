@@ -35,3 +35,4 @@ def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
 from . import batch_jobs  # noqa: E402, F401, I001  (the batch tests' jobs)
 from . import fault_jobs  # noqa: E402, F401  (the fault-injection tests' jobs)
 from . import worker_jobs  # noqa: E402, F401  (the dispatcher tests' jobs register themselves)
+from . import async_jobs  # noqa: E402, F401  (the async jobs tests)
