@@ -21,7 +21,7 @@ def bench_database_url(name: str) -> str:
     """Return DATABASE_URL with the database renamed to ``djobs_bench_<name>``."""
     url = os.environ.get("DATABASE_URL", f"sqlite:////tmp/djobs-bench-{name}.sqlite3")
     parts = urlparse(url)
-    if parts.scheme.startswith("postgres"):
+    if parts.scheme.startswith(("postgres", "mysql", "mariadb")):
         return urlunparse(parts._replace(path=f"/djobs_bench_{name}"))
     return url
 
@@ -46,6 +46,24 @@ def setup_django(name: str, *, fresh: bool = True) -> str:
             ).fetchone()
             if not exists:
                 conn.execute(f"CREATE DATABASE djobs_bench_{name}")
+    elif parts.scheme.startswith(("mysql", "mariadb")):
+        import MySQLdb
+
+        conn = MySQLdb.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+        )
+        try:
+            cursor = conn.cursor()
+            if fresh:
+                cursor.execute(f"DROP DATABASE IF EXISTS djobs_bench_{name}")
+            cursor.execute(
+                f"CREATE DATABASE IF NOT EXISTS djobs_bench_{name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+        finally:
+            conn.close()
     elif fresh and parts.path and Path(parts.path).exists():
         for suffix in ("", "-wal", "-shm"):
             Path(parts.path + suffix).unlink(missing_ok=True)
@@ -88,7 +106,7 @@ def truncate_jobs() -> None:
 
     from djobs.models import Job
 
-    if connection.vendor == "postgresql":
+    if connection.vendor in ("postgresql", "mysql"):
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE djobs_job")
     else:
@@ -96,9 +114,13 @@ def truncate_jobs() -> None:
 
 
 def analyze() -> None:
-    """Refresh the planner's statistics of the jobs table (PostgreSQL), as after a bulk load."""
+    """Refresh the planner's statistics of the jobs table (PostgreSQL, MySQL), as after a bulk load."""
     from django.db import connection
 
-    if connection.vendor == "postgresql":
+    if connection.vendor in ("postgresql", "mysql"):
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE djobs_job")
+            if connection.vendor == "mysql":
+                cursor.execute("ANALYZE TABLE djobs_job")
+                cursor.fetchall()  # its report, one row per table
+            else:
+                cursor.execute("ANALYZE djobs_job")

@@ -11,10 +11,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from djobs.admin.dashboard import queries
+from djobs.db import get_ops
 from djobs.models import Job
 from tests.factories import JobFactory, PeriodicScheduleFactory, WorkerProcessFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def estimates() -> bool:
+    return get_ops().supports_row_estimates
+
 
 S = Job.State
 DASHBOARD = "admin:djobs_dashboard"
@@ -140,30 +147,30 @@ def test_queue_lag_of_a_long_backlog_probes_each_priority(monkeypatch: pytest.Mo
 
 
 def test_counts_of_big_states_are_estimates_where_the_database_has_them(
-    monkeypatch: pytest.MonkeyPatch, on_postgres: bool
+    monkeypatch: pytest.MonkeyPatch, estimates: bool
 ) -> None:
     from django.db import connection
 
     JobFactory.create_batch(4, queue="emails", state=S.COMPLETED, finished_at=timezone.now())
     JobFactory(queue="emails", state=S.AVAILABLE)
-    if on_postgres:
+    if connection.vendor == "postgresql":  # MySQL's ANALYZE TABLE would commit the test's transaction
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE djobs_job")
     monkeypatch.setattr(queries, "EXACT_UP_TO", 2)
     grid = queries.counts()
     completed = grid.cell("emails", S.COMPLETED)
-    assert completed.estimated is on_postgres
-    assert completed.value >= 1 if on_postgres else completed.value == 4
+    assert completed.estimated is estimates
+    assert completed.value >= 1 if estimates else completed.value == 4
     assert grid.cell("emails", S.AVAILABLE) == queries.Cell(1)
 
 
 def test_a_busy_hour_is_charted_from_estimates_where_the_database_has_them(
-    monkeypatch: pytest.MonkeyPatch, on_postgres: bool
+    monkeypatch: pytest.MonkeyPatch, estimates: bool
 ) -> None:
     JobFactory.create_batch(3, state=S.COMPLETED, finished_at=timezone.now())
     monkeypatch.setattr(queries, "THROUGHPUT_EXACT_UP_TO", 0)
     buckets = queries.throughput(timezone.now())
     assert len(buckets) == 60
-    assert all(b["estimated"] is on_postgres for b in buckets)
-    if not on_postgres:
+    assert all(b["estimated"] is estimates for b in buckets)
+    if not estimates:
         assert sum(b["completed"] for b in buckets) == 3
