@@ -9,16 +9,25 @@ development dependencies and runs the command.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import hashlib
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/djobs"
+DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/djobs"
+# Seconds a child (the demo, pytest) has to stop after SIGTERM before it is killed.
+STOP_GRACE = 40.0
+NO_INSTALL = False
 DJANGO_PINS = {"5.2": "Django>=5.2,<5.3", "6.0": "Django>=6.0,<6.1", "6.1": "Django>=6.1,<6.2"}
 
 
@@ -33,6 +42,8 @@ def ensure_venv(python: str, django: str | None, extras: str = "dev") -> Path:
     """Create the venv and install the project; reinstall only when pyproject changes."""
     venv = venv_dir(python, django)
     bin_dir = venv / "bin"
+    if NO_INSTALL and (bin_dir / "python").exists():
+        return bin_dir  # --no-install: the venv as it is (offline, or in dev.py's own tests)
     stamp = venv / ".djobs-installed"
     wanted = hashlib.sha256(
         (ROOT / "pyproject.toml").read_bytes() + str(django).encode() + extras.encode()
@@ -53,41 +64,205 @@ def ensure_venv(python: str, django: str | None, extras: str = "dev") -> Path:
     return bin_dir
 
 
-def postgres_reachable(url: str) -> bool:
+def server_reachable(url: str) -> bool:
+    """Say whether something listens at the host and port of a database URL."""
     from urllib.parse import urlparse
 
     parts = urlparse(url)
+    default_port = 3306 if parts.scheme.startswith(("mysql", "mariadb")) else 5432
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2):
             return True
     except OSError:
         return False
 
 
+class ChildGroup:
+    """Run one child at a time in a process group of its own, stopped when dev.py stops.
+
+    SIGINT and SIGTERM to dev.py are passed on, once, to the whole group (pytest
+    and the runjobs processes it starts; ``manage.py demo``, which stops its own
+    children); a second signal kills the group. Whatever is left of the group
+    when its leader ends, or when dev.py exits, is killed.
+    """
+
+    def __init__(self) -> None:
+        self.current: subprocess.Popen[bytes] | None = None
+        self.signalled: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        atexit.register(self.stop)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        # No waiting here: the main thread is inside Popen.wait(), which returns
+        # once the child has stopped.
+        child = self.current
+        again = self.signalled is not None
+        self.signalled = signum
+        if child is None:
+            raise SystemExit(128 + signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL if again else signum)
+
+    def start(self, cmd: list[str], env: dict[str, str], *, capture: bool = False) -> subprocess.Popen[bytes]:
+        self.current = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, process_group=0, stdout=subprocess.PIPE if capture else None
+        )
+        return self.current
+
+    def finish(self, child: subprocess.Popen[bytes]) -> int:
+        """Wait for ``child``, kill what is left of its group, and return its status."""
+        status = child.wait()
+        self.stop()
+        if self.signalled is not None:
+            raise SystemExit(128 + self.signalled)
+        return status
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """SIGTERM the group, wait up to ``grace`` s for its leader, then kill the rest."""
+        child, self.current = self.current, None
+        if child is None:
+            return
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(grace)
+            except subprocess.TimeoutExpired:
+                print(f"dev.py: the child did not stop within {grace:g}s; killing it", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # stragglers of the group (the leader may be gone)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(5)
+
+
+CHILDREN = ChildGroup()
+
+
 def run(cmd: list[str], env: dict[str, str]) -> int:
     print("dev.py: $", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, env=env, cwd=ROOT).returncode
+    return CHILDREN.finish(CHILDREN.start(cmd, env))
+
+
+@dataclass
+class DatabaseRun:
+    """One database the suite runs on; a new database is one more entry in DATABASE_RUNS."""
+
+    name: str
+    label: str
+    url_env: str | None  # the environment variable that overrides its URL
+    default_url: str
+    needs_server: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # Set to an environment variable name while the database's support is being added:
+    # its run happens only when that variable is 1.
+    gate_env: str | None = None
+
+    @property
+    def url(self) -> str:
+        return os.environ.get(self.url_env, self.default_url) if self.url_env else self.default_url
+
+
+DATABASE_RUNS = [
+    DatabaseRun("sqlite", "SQLite", None, "sqlite:///djobs-test.sqlite3", needs_server=False),
+    DatabaseRun(
+        "postgres",
+        "PostgreSQL",
+        "DJOBS_TEST_POSTGRES_URL",
+        DEFAULT_PG_URL,
+        extra_env={"DJOBS_REQUIRE_POSTGRES": "1"},
+    ),
+    DatabaseRun(
+        "mariadb", "MariaDB", "DJOBS_TEST_MYSQL_URL", DEFAULT_MYSQL_URL, gate_env="DJOBS_TEST_MARIADB"
+    ),
+]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# pytest's last line: "=== 3 passed, 1 skipped in 2.05s ===" (without the "=" under -q).
+_FINAL = re.compile(r"^=*\s*(\d+ [a-z]+(?:, \d+ [a-z]+)*) in ([0-9.]+)s(?: \([0-9:]+\))?\s*=*$")
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)")
+
+
+def pytest_summary(line: str) -> tuple[dict[str, int], float] | None:
+    """Return the counts and seconds of pytest's final line, or None if ``line`` is not it."""
+    match = _FINAL.match(_ANSI.sub("", line).strip())
+    if not match:
+        return None
+    counts: dict[str, int] = {}
+    for number, kind in _COUNT.findall(match.group(1)):
+        kind = {"error": "errors", "warning": "warnings"}.get(kind, kind)
+        counts[kind] = counts.get(kind, 0) + int(number)
+    return counts, float(match.group(2))
+
+
+def run_pytest(cmd: list[str], env: dict[str, str]) -> tuple[int, dict[str, int], float]:
+    """Run pytest, echoing its output; return its status, counts and seconds."""
+    print("dev.py: $", " ".join(cmd), flush=True)
+    child = CHILDREN.start(cmd, env, capture=True)
+    counts: dict[str, int] = {}
+    seconds = 0.0
+    assert child.stdout is not None
+    for raw in child.stdout:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        found = pytest_summary(raw.decode(errors="replace"))
+        if found:
+            counts, seconds = found
+    return CHILDREN.finish(child), counts, seconds
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    order = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed", "deselected")
+    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no tests ran"
 
 
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     bin_dir = ensure_venv(args.python, args.django)
     base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
     base_env.pop("DATABASE_URL", None)
-    pytest = [str(bin_dir / "python"), "-m", "pytest", *extra]
-    failures = 0
-    if args.db in ("all", "sqlite"):
-        failures += run(pytest, {**base_env, "DATABASE_URL": "sqlite:///djobs-test.sqlite3"}) != 0
-    if args.db in ("all", "postgres"):
-        pg_url = os.environ.get("DJOBS_TEST_POSTGRES_URL", DEFAULT_PG_URL)
-        if postgres_reachable(pg_url):
-            env = {**base_env, "DATABASE_URL": pg_url, "DJOBS_REQUIRE_POSTGRES": "1"}
-            failures += run(pytest, env) != 0
-        elif args.require_postgres or os.environ.get("CI"):
-            print(f"dev.py: PostgreSQL at {pg_url} is not reachable; its tests could not run.")
-            failures += 1
-        else:
-            print(f"dev.py: PostgreSQL at {pg_url} is not reachable; skipped its run.")
-    return 1 if failures else 0
+    pytest = [str(bin_dir / "python"), "-m", "pytest"]
+    if sys.stdout.isatty() and not any(a.startswith("--color") for a in extra):
+        pytest.append("--color=yes")  # its output goes through dev.py's pipe
+    pytest += extra
+    in_ci = os.environ.get("CI", "").lower() not in ("", "0", "false")
+    results: list[tuple[DatabaseRun, str, dict[str, int], float]] = []
+    for database in DATABASE_RUNS:
+        if args.db not in ("all", database.name):
+            continue
+        if database.gate_env and os.environ.get(database.gate_env) != "1":
+            note = f"not run: its support is being added (set {database.gate_env}=1 to run it)"
+            if args.db == database.name:
+                print(f"dev.py: {database.label}: {note}", flush=True)
+            results.append((database, note, {}, 0.0))
+            continue
+        url = database.url
+        if database.needs_server and not server_reachable(url):
+            required = in_ci or (database.name == "postgres" and args.require_postgres)
+            note = f"{'FAILED' if required else 'skipped'}: {url} is not reachable"
+            print(f"dev.py: {database.label} at {url} is not reachable; "
+                  f"{'its tests could not run' if required else 'skipped its run'}.", flush=True)
+            results.append((database, note, {"failed": 1} if required else {}, 0.0))
+            continue
+        print(f"\ndev.py: ===== {database.label}: the suite on {url} =====", flush=True)
+        env = {**base_env, "DATABASE_URL": url, **database.extra_env}
+        status, counts, seconds = run_pytest(pytest, env)
+        verdict = "ok" if status == 0 else f"FAILED (pytest exit status {status})"
+        results.append((database, f"{verdict}: {describe_counts(counts)} in {seconds:.1f}s", counts, seconds))
+        if status != 0 and not counts.get("failed") and not counts.get("errors"):
+            counts["errors"] = 1  # pytest failed before counting (a usage error, an interruption)
+    print("\ndev.py: summary", flush=True)
+    total: dict[str, int] = {}
+    for database, note, counts, _ in results:
+        print(f"dev.py:   {database.label:<11} {note}", flush=True)
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+    failed = bool(total.get("failed") or total.get("errors"))
+    seconds = sum(r[3] for r in results)
+    print(f"dev.py:   {'total':<11} {'FAILED' if failed else 'ok'}: {describe_counts(total)} "
+          f"in {seconds:.1f}s", flush=True)
+    return 1 if failed else 0
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -109,11 +284,17 @@ def main() -> int:
     parser.add_argument("command", choices=["demo", "test", "lint", "clean"])
     parser.add_argument("--python", default=sys.executable, help="interpreter for the venv")
     parser.add_argument("--django", choices=sorted(DJANGO_PINS), help="pin a Django series")
-    parser.add_argument("--db", choices=["all", "sqlite", "postgres"], default="all")
+    parser.add_argument("--db", choices=["all", *(d.name for d in DATABASE_RUNS)], default="all")
     parser.add_argument(
         "--require-postgres", action="store_true", help="fail when PostgreSQL is unreachable"
     )
+    parser.add_argument(
+        "--no-install", action="store_true", help="use the existing venv as it is (no pip)"
+    )
     args, extra = parser.parse_known_args()
+    global NO_INSTALL
+    NO_INSTALL = args.no_install
+    CHILDREN.install()
     if args.command == "clean":
         for venv in ROOT.glob(".venv*"):
             shutil.rmtree(venv)

@@ -20,12 +20,28 @@ def send_welcome(customer_id: int) -> str:
     return customer.email
 
 
-@job(queue="default", max_attempts=3)
-def flaky(n: int) -> int:
-    """Fail a third of the time, to show retries and backoff in the admin."""
+@job(queue="default", max_attempts=3, takes_context=True)
+def flaky(context: JobContext, n: int) -> int:
+    """Fail a third of the time, to show retries, backoff and discards in the admin."""
     if random.random() < 0.33:
-        raise RuntimeError(f"flaky job {n} failed; it will be retried")
+        # The message must be true on the last attempt too: then nothing retries it.
+        what_next = "no attempts left: discarded" if context.is_last_attempt else "it will be retried"
+        raise RuntimeError(
+            f"flaky job {n} failed on attempt {context.attempt} of {context.max_attempts}; {what_next}"
+        )
     return n * n
+
+
+@job(queue="default")
+def import_succeeded(batch_id: str, counts: dict[str, int]) -> str:
+    """A batch's on_success callback: every job of the import completed."""
+    return f"import {batch_id}: all {counts['completed']} rows imported"
+
+
+@job(queue="default")
+def import_failed(batch_id: str, counts: dict[str, int]) -> str:
+    """A batch's on_discard callback: run once, at the import's first discarded or cancelled job."""
+    return f"import {batch_id}: a row failed for good ({counts})"
 
 
 def _now():  # type: ignore[no-untyped-def]
