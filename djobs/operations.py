@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -61,8 +61,12 @@ def _queryset(jobs: JobSelection) -> QuerySet[Job]:
         if jobs.model is not Job:
             raise TypeError(f"Expected a Job queryset, got one of {jobs.model.__name__}.")
         if jobs.query.is_sliced or jobs.query.distinct:
-            # UPDATE cannot take LIMIT/DISTINCT; select the ids in a subquery instead.
-            return Job.objects.using(jobs.db).filter(pk__in=jobs.values_list("pk", flat=True))
+            # UPDATE cannot take LIMIT/DISTINCT; select the ids in a subquery instead
+            # (read first where IN cannot take a LIMIT subquery: MySQL, MariaDB).
+            picked = jobs.values_list("pk", flat=True)
+            if not connections[jobs.db].features.allow_sliced_subqueries_with_in:
+                return Job.objects.using(jobs.db).filter(pk__in=list(picked))
+            return Job.objects.using(jobs.db).filter(pk__in=picked)
         return jobs.order_by()
     if isinstance(jobs, str | bytes | Job):
         raise TypeError(f"Expected a Job queryset or job ids, got {jobs!r}; wrap ids in a list.")
