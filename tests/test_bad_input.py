@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -20,6 +21,7 @@ from djobs import Call
 from djobs.batches import batch, callback
 from djobs.checks import check_settings
 from djobs.conf import validate
+from djobs.db import get_ops
 from djobs.models import Batch, Job, PeriodicSchedule
 from djobs.periodic.forms import PeriodicScheduleForm
 from djobs.serialization import MAX_DEPTH, NotJSONError, UnstorableValueError, check_json
@@ -110,8 +112,24 @@ def test_a_lone_surrogate_error_says_to_decode_the_bytes_properly() -> None:
 
 
 def test_nesting_up_to_the_limit_is_stored_and_comes_back_as_given() -> None:
+    if get_ops().json_max_depth is not None:
+        pytest.skip("this database keeps JSON less deep than djobs allows (the test below)")
     job = echo.enqueue(nested(MAX_DEPTH))
     assert Job.objects.get(pk=job.pk).args == [nested(MAX_DEPTH)]
+
+
+def test_nesting_past_the_databases_own_limit_is_refused_naming_it() -> None:
+    limit = get_ops().json_max_depth
+    if limit is None:
+        pytest.skip("this database keeps JSON as deep as djobs allows")
+    job = echo.enqueue(nested(limit - 1))  # with args' own list: the limit exactly
+    assert Job.objects.get(pk=job.pk).args == [nested(limit - 1)]
+    with (
+        transaction.atomic(),
+        pytest.raises(UnstorableValueError, match=f"args of a tests.testapp.jobs.echo job .* {limit} levels"),
+    ):
+        echo.enqueue(nested(limit))
+    assert Job.objects.count() == 1
 
 
 def test_one_level_past_the_limit_is_refused() -> None:

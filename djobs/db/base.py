@@ -32,6 +32,11 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
     #: Whether the planner can estimate a query's rows cheaply (djobs.db.estimates).
     supports_row_estimates = False
 
+    @property
+    def json_max_depth(self) -> int | None:
+        """How deep JSON may nest in a column, where the database allows less than djobs (else None)."""
+        return None
+
     def explain_rows(self, sql: str, params: Sequence[Any]) -> int:
         """Return the planner's estimate of the rows ``sql`` yields (only where supports_row_estimates)."""
         raise NotImplementedError

@@ -7,10 +7,10 @@ databases are full indexes led by ``state`` here, and the unique rule is a
 plain UNIQUE index on ``unique_key`` (see migration 0006): both hold because
 a row keeps a key only in the states its uniqueness covers.
 
-Wake-ups: no LISTEN/NOTIFY, so an idle producer watches ``change_counter()``,
-the newest job id, read from the database at most every WAKE_POLL seconds
-(one probe of the end of the primary key) and shared by the producers of
-a process.
+Wake-ups: no LISTEN/NOTIFY, so an idle producer watches ``change_counter()``
+(the newest job id and the number of available jobs, up to a cap), read from
+the database at most every WAKE_POLL seconds by one query shared by the
+producers of a process.
 """
 
 from __future__ import annotations
@@ -97,9 +97,12 @@ _STAGE_UPDATE = f"""
 """
 
 # Outcomes arrive as one JSON array; results and errors inside it as JSON text.
+# JSON_TABLE clips a number too big for its column; delta is DECIMAL so that the
+# sum out of the attempt column's range fails the statement (strict mode), as
+# it does elsewhere, and the recorder then stores the other outcomes alone.
 _RECORD_SQL = f"""
     UPDATE djobs_job AS j JOIN JSON_TABLE(%s, '$[*]' COLUMNS (
-        id BIGINT PATH '$.id', state VARCHAR(16) PATH '$.state', delta INT PATH '$.delta',
+        id BIGINT PATH '$.id', state VARCHAR(16) PATH '$.state', delta DECIMAL(65, 0) PATH '$.delta',
         attempted_at DATETIME(6) PATH '$.attempted_at', scheduled_at DATETIME(6) PATH '$.scheduled_at',
         finished_at DATETIME(6) PATH '$.finished_at', result LONGTEXT PATH '$.result',
         error LONGTEXT PATH '$.error', bit INT PATH '$.bit'
@@ -151,11 +154,23 @@ _RESTORE_KEY_SQL = f"""
 
 
 class _Poll:
-    """The newest job id as last read, shared by a process's producers (see WAKE_POLL)."""
+    """The change counter as last read, shared by a process's producers (see WAKE_POLL)."""
 
     lock = threading.Lock()
-    value = 0
-    read_at = float("-inf")
+    values: dict[str, int] = {}
+    read_at: dict[str, float] = {}
+
+
+# The newest job id and how many jobs are available (counted up to AVAILABLE_CAP):
+# two probes of the ends of indexes. A new job moves the first; a job staged,
+# rescued or committed after a later id moves the second while fewer than the cap
+# are waiting (a bigger backlog keeps idle producers claiming anyway).
+AVAILABLE_CAP = 100
+_CHANGE_SQL = f"""
+    SELECT (SELECT COALESCE(MAX(id), 0) FROM djobs_job),
+           (SELECT COUNT(*) FROM (SELECT 1 FROM djobs_job WHERE state = 'available'
+                                  LIMIT {AVAILABLE_CAP}) AS waiting)
+"""
 
 
 class _MySQLDispatch(MySQLInserts, DatabaseOps):
@@ -166,19 +181,18 @@ class _MySQLDispatch(MySQLInserts, DatabaseOps):
     change_counter_interval = WAKE_POLL
 
     def change_counter(self) -> int:
-        # One index probe (the end of the primary key) per WAKE_POLL per process,
-        # however many producers poll: the others get the value just read. It
-        # moves when a job is inserted; jobs staged or rescued wake the process
-        # that moved them, and the others at their POLL_INTERVAL.
+        # One query per WAKE_POLL per process, however many producers poll: the
+        # others get the value just read.
         now = time.monotonic()
         with _Poll.lock:
-            if now - _Poll.read_at < WAKE_POLL:
-                return _Poll.value
-            _Poll.read_at = now
+            if now - _Poll.read_at.get(self.alias, float("-inf")) < WAKE_POLL:
+                return _Poll.values[self.alias]
+            _Poll.read_at[self.alias] = now
         with self.connection.cursor() as cursor:
-            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM djobs_job")
-            value = int(cursor.fetchone()[0])
-        _Poll.value = value
+            cursor.execute(_CHANGE_SQL)
+            newest, waiting = cursor.fetchone()
+        value = int(newest) * (AVAILABLE_CAP + 1) + int(waiting)
+        _Poll.values[self.alias] = value
         return value
 
     @contextmanager

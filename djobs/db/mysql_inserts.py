@@ -8,6 +8,10 @@ transaction back with an error naming it: nothing half written. MySQL 8 has
 no RETURNING: each unique row is its own INSERT in a savepoint, and a
 duplicate-key error there means the key is held.
 
+MariaDB keeps lists and dicts at most 31 levels deep (its json_valid() CHECK
+refuses deeper; djobs allows 100 elsewhere): a refused insert is explained by naming
+the field and the fix.
+
 Plain rows: Django's bulk_create reads the ids back with RETURNING on MariaDB;
 on MySQL 8 the rows go one INSERT each, since the ids of a multi-row INSERT are
 consecutive only under innodb_autoinc_lock_mode 0 or 1.
@@ -15,25 +19,70 @@ consecutive only under innodb_autoinc_lock_mode 0 or 1.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from ..exceptions import UnstorableValueError
 from .inserts import _INSERT_COLUMNS, _PLACEHOLDERS, InsertOps
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
     from ..models import Job
 
-# MySQL's error number for a duplicate key.
+# MySQL's error number for a duplicate key; MariaDB's for a failed CHECK.
 ER_DUP_ENTRY = 1062
+ER_CONSTRAINT_FAILED = 4025
+#: How deep MariaDB's json_valid() lets lists and dicts nest (its JSON_DEPTH of 32
+#: counts the innermost values as a level).
+MARIADB_JSON_DEPTH = 31
+
+
+def json_depth(value: Any) -> int:
+    """Return how deep lists and dicts nest in ``value`` (a scalar is 0, ``[]`` is 1)."""
+    if isinstance(value, dict):
+        return 1 + max(map(json_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(json_depth, value), default=0)
+    return 0
+
 
 _INSERT = f"INSERT INTO djobs_job ({', '.join(_INSERT_COLUMNS)}) VALUES "
 
 
 class MySQLInserts(InsertOps):
     """The inserting half of MySQLOps."""
+
+    @property
+    def json_max_depth(self) -> int | None:
+        """How deep JSON may nest in a column here, where it is less than djobs allows."""
+        return MARIADB_JSON_DEPTH if self.connection.mysql_is_mariadb else None  # type: ignore[attr-defined]
+
+    def job_insert_many(self, rows: Sequence[PendingJob], *, chunk_size: int) -> list[Job]:
+        try:
+            return super().job_insert_many(rows, chunk_size=chunk_size)
+        except IntegrityError as exc:
+            if exc.args and exc.args[0] == ER_CONSTRAINT_FAILED:
+                self._explain_refused(rows, exc)
+            raise
+
+    def _explain_refused(self, rows: Sequence[PendingJob], exc: IntegrityError) -> None:
+        """Raise UnstorableValueError naming the first value nested deeper than MariaDB keeps."""
+        limit = self.json_max_depth
+        if limit is None:
+            return
+        for row in rows:
+            for field in ("args", "kwargs", "meta", "tags"):
+                depth = json_depth(getattr(row, field))
+                if depth > limit:
+                    shown = json.dumps(getattr(row, field))[:60]
+                    raise UnstorableValueError(
+                        f"The {field} of a {row.path} job ({shown}...) nest lists/dicts {depth} levels "
+                        f"deep; MariaDB keeps JSON at most {limit} levels deep, so nothing was written. "
+                        "Flatten the data, or store it elsewhere and pass its id."
+                    ) from exc
 
     def _returns_from_insert(self) -> bool:
         return bool(self.connection.features.can_return_columns_from_insert)
