@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils import timezone
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from ..states import JobState
 
@@ -51,6 +52,53 @@ def format_duration(seconds: float | None) -> str:
     if hours < 48:
         return f"{hours} h {minutes} min"
     return f"{hours // 24} d {hours % 24} h"
+
+
+def exact_time(value: datetime, zone: Any = None) -> str:
+    """Return ``value`` to the millisecond with its zone: ``2026-01-05 09:10:11.123 UTC``."""
+    local = timezone.localtime(value, zone)
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {local.tzname()}"
+
+
+def relative_words(seconds: float) -> str:
+    """Return a short age for ``seconds`` (>= 0), with seconds where they tell times apart."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 10:
+        return f"{minutes} min {secs} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> SafeString:
+    """Return ``12 s ago`` or ``in 4 min 5 s``, with the exact time on hover; ``-`` for None."""
+    if value is None:
+        return mark_safe("-")
+    delta = ((now or timezone.now()) - value) / timedelta(seconds=1)
+    words = f"{relative_words(delta)} ago" if delta >= 0 else f"in {relative_words(-delta)}"
+    return format_html(
+        '<time class="djobs-time" datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        exact_time(value),
+        words,
+    )
+
+
+def job_name(path: str) -> SafeString:
+    """Return a job path's function name, with the whole dotted path on hover."""
+    name = path.rpartition(".")[2]
+    return format_html('<span class="djobs-job-name" title="{}">{}</span>', path, name or path)
+
+
+def dotted_breaks(path: str) -> SafeString:
+    """Return ``path`` escaped, with a line-break opportunity after each dot (never mid-word)."""
+    return mark_safe(".<wbr>".join(escape(part) for part in path.split(".")))
 
 
 def duration_between(start: datetime | None, end: datetime | None) -> float | None:

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from .. import registry
 from ..conf import get_settings
 from ..exceptions import UnknownJobError
+from .display import dotted_breaks
 
 
 def known_queues() -> list[str]:
@@ -64,6 +65,10 @@ class PathFilter(_ChoiceFilter):
 
     def choices_from_config(self) -> list[str]:
         return registry.registered_paths()
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        # Long dotted paths wrap after a dot, never in the middle of a name.
+        return [(value, dotted_breaks(value)) for value, _ in super().lookups(request, model_admin)]
 
 
 def batch_is(batch_id: str) -> Exact:

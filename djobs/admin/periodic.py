@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from .. import registry
 from ..exceptions import DjobsError
 from ..models import PeriodicSchedule
 from ..periodic.forms import PeriodicScheduleForm
+from .display import job_name
 
 NEXT_RUNS = 5
 
@@ -78,12 +81,54 @@ def enqueue_now(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Period
     modeladmin.message_user(request, f"Enqueued {done} job{'s' * (done != 1)}.")
 
 
+def zoned_time(value: Any, zone_name: str) -> str:
+    """Return ``value`` in the schedule's zone (``2026-01-06 09:00 CET``), with UTC on hover."""
+    if value is None:
+        return "-"
+    from ..periodic.cron import UnknownTimeZone, time_zone
+
+    try:
+        zone = time_zone(zone_name)
+    except UnknownTimeZone:
+        zone = timezone.get_current_timezone()
+    local = timezone.localtime(value, zone)
+    return format_html(
+        '<span class="djobs-next-run" title="{}">{}</span>',
+        f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
+    )
+
+
+class SettingsScheduleForm(PeriodicScheduleForm):
+    """The form of a schedule declared in settings: only ``enabled`` is a field; the rest is text."""
+
+    def clean(self) -> dict[str, Any]:
+        # Settings own the job and its arguments (the system checks report them).
+        return ModelForm.clean(self) or {}
+
+
+SETTINGS_NOTE = (
+    "Declared in settings, as DJOBS['PERIODIC'][{name!r}]: change it there (it is synced at each "
+    "runjobs start). Here it can only be enabled or disabled."
+)
+
+
 class PeriodicScheduleAdmin(admin.ModelAdmin):
-    list_display = ["name", "cron", "words", "path", "enabled", "next_run_at", "last_run_at", "from_settings"]
+    list_display = [
+        "name",
+        "cron_text",
+        "words",
+        "job",
+        "enabled",
+        "next_run",
+        "last_run",
+        "from_settings",
+    ]
     list_filter = ["enabled", "from_settings"]
     search_fields = ["name", "path"]
     actions = [enable, disable, enqueue_now]
     form = PeriodicScheduleForm  # validates cron, time zone, job path and arguments
+    change_list_template = "djobs/admin/periodic_change_list.html"
     readonly_fields = [
         "words",
         "upcoming",
@@ -97,6 +142,45 @@ class PeriodicScheduleAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["djobs/admin.css"]}
 
+    def get_readonly_fields(self, request: HttpRequest, obj: PeriodicSchedule | None = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.from_settings:
+            # Text, not disabled inputs that look editable.
+            owned = ["name", "cron", "timezone", "path", "args", "kwargs", "options"]
+            fields = [*owned, *(f for f in fields if f not in owned)]
+        return fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm[Any]]:
+        if obj is not None and obj.from_settings:
+            kwargs["form"] = SettingsScheduleForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: PeriodicSchedule | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not obj.from_settings:
+            return fieldsets
+        note = format_html('<p class="djobs-settings-note">{}</p>', SETTINGS_NOTE.format(name=obj.name))
+        (title, options), *rest = fieldsets
+        return [(title, {**options, "description": note}), *rest]
+
+    @admin.display(description="cron")
+    def cron_text(self, schedule: PeriodicSchedule) -> str:
+        return format_html('<code class="djobs-cron">{}</code>', schedule.cron)
+
+    @admin.display(description="job")
+    def job(self, schedule: PeriodicSchedule) -> str:
+        return job_name(schedule.path)
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, schedule: PeriodicSchedule) -> str:
+        return zoned_time(schedule.next_run_at, schedule.timezone)
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, schedule: PeriodicSchedule) -> str:
+        return zoned_time(schedule.last_run_at, schedule.timezone)
+
     @admin.display(description="in words")
     def words(self, schedule: PeriodicSchedule) -> str:
         return in_words(schedule)
@@ -106,6 +190,4 @@ class PeriodicScheduleAdmin(admin.ModelAdmin):
         runs = next_runs(schedule)
         if not runs:
             return "-"
-        return format_html_join(
-            "", "<div>{}</div>", ((timezone.localtime(t).isoformat(" ", "seconds"),) for t in runs)
-        )
+        return format_html_join("", "<div>{}</div>", ((zoned_time(t, schedule.timezone),) for t in runs))
