@@ -8,6 +8,12 @@
         for email in emails:
             send_update.enqueue(email)      # tagged with b.id in Job.meta
 
+In async code (an async view, an async job) the same block is ``async with``::
+
+    async with batch(on_complete=notify_admin) as b:
+        for email in emails:
+            await send_update.aenqueue(email)
+
 The explicit form, for code that cannot wrap the enqueues in one block::
 
     b = open_batch(on_complete=notify_admin)
@@ -21,10 +27,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.models import Count
 
@@ -125,39 +133,78 @@ def open_batch(
     return BatchHandle(row.pk)
 
 
-@contextmanager
-def batch(
-    *,
-    on_complete: Any = None,
-    on_success: Any = None,
-    on_discard: Any = None,
-    description: str = "",
-    meta: Mapping[str, Any] | None = None,
-) -> Iterator[BatchHandle]:
+class batch:  # lower case: used as a function, ``with batch(...)``
     """Open a batch, tag every job enqueued in the block with it, and seal it when the block exits.
 
     If the block raises, the jobs already enqueued stay in the batch and it is
     sealed all the same (inside ``transaction.atomic()`` all of it rolls back).
+    ``async with batch(...)`` does the same from async code: the batch row is
+    written and sealed in Django's async ORM thread, in autocommit.
     """
-    handle = open_batch(
-        on_complete=on_complete,
-        on_success=on_success,
-        on_discard=on_discard,
-        description=description,
-        meta=meta,
-    )
-    handle._counting = True
+
+    def __init__(
+        self,
+        *,
+        on_complete: Any = None,
+        on_success: Any = None,
+        on_discard: Any = None,
+        description: str = "",
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "on_complete": on_complete,
+            "on_success": on_success,
+            "on_discard": on_discard,
+            "description": description,
+            "meta": meta,
+        }
+        self._handle: BatchHandle | None = None
+        self._adding: AbstractContextManager[None] | None = None
+
+    def _opened(self, handle: BatchHandle) -> BatchHandle:
+        handle._counting = True
+        self._handle = handle
+        self._adding = adding_to(handle)
+        self._adding.__enter__()
+        return handle
+
+    def _closing(self) -> BatchHandle:
+        assert self._handle is not None and self._adding is not None
+        self._adding.__exit__(None, None, None)
+        return self._handle
+
+    def __enter__(self) -> BatchHandle:
+        return self._opened(open_batch(**self._options))
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        handle = self._closing()
+        if exc is None:
+            handle.seal()
+        elif not connections[get_settings().DATABASE].needs_rollback:
+            _seal_after_error(handle)
+
+    async def __aenter__(self) -> BatchHandle:
+        handle = await sync_to_async(open_batch, thread_sensitive=True)(**self._options)
+        # The tags live in context variables of this task; aenqueue's thread sees them.
+        return self._opened(handle)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        handle = self._closing()
+        if exc is None:
+            await sync_to_async(handle.seal, thread_sensitive=True)()
+        else:
+            await sync_to_async(_seal_after_error, thread_sensitive=True)(handle)
+
+
+def _seal_after_error(handle: BatchHandle) -> None:
     try:
-        with adding_to(handle):
-            yield handle
-    except BaseException:
-        if not connections[get_settings().DATABASE].needs_rollback:
-            try:
-                handle.seal()
-            except Exception:
-                logger.exception("djobs could not seal batch %s after an error", handle.key)
-        raise
-    handle.seal()
+        handle.seal()
+    except Exception:
+        logger.exception("djobs could not seal batch %s after an error", handle.key)
 
 
 def get_batch(batch_id: uuid.UUID | str) -> BatchHandle:

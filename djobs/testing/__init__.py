@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .assertions import all_enqueued, assert_enqueued, refute_enqueued
     from .case import JobsTestCaseMixin
-    from .drain import MAX_RUNS, DrainLoopError, DrainResult, drain_queue
+    from .drain import MAX_RUNS, DrainLoopError, DrainResult, adrain_queue, drain_queue
     from .matching import ANY_STATE, WAITING_STATES
     from .modes import testing_mode
-    from .perform import PerformResult, perform_job
+    from .perform import PerformResult, aperform_job, perform_job
 
 _LAZY = {
     "all_enqueued": "assertions",
@@ -36,11 +36,13 @@ _LAZY = {
     "DrainLoopError": "drain",
     "DrainResult": "drain",
     "drain_queue": "drain",
+    "adrain_queue": "drain",
     "ANY_STATE": "matching",
     "WAITING_STATES": "matching",
     "testing_mode": "modes",
     "PerformResult": "perform",
     "perform_job": "perform",
+    "aperform_job": "perform",
 }
 
 
@@ -63,7 +65,9 @@ __all__ = [
     "DrainResult",
     "JobsTestCaseMixin",
     "PerformResult",
+    "adrain_queue",
     "all_enqueued",
+    "aperform_job",
     "assert_enqueued",
     "drain_queue",
     "perform_job",

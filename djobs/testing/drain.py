@@ -9,7 +9,7 @@ enqueued as in production.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -97,7 +97,8 @@ def drain_queue(
         assert drain_queue("emails") == {"completed": 2}
 
     Jobs run one at a time in the dispatcher's order (priority, scheduled_at,
-    id). ``with_recursion`` (default) also runs the jobs those jobs enqueue,
+    id); an ``async def`` job runs to its end before the next (in async tests,
+    use :func:`adrain_queue`). ``with_recursion`` (default) also runs the jobs those jobs enqueue,
     and retries that are due at once (``backoff=0``), until nothing is
     runnable; without it only the jobs runnable at the start run.
     ``with_scheduled`` runs jobs scheduled for later too. ``with_safety=False``
@@ -172,4 +173,15 @@ def _runnable(ops: DatabaseOps, queue: str, with_scheduled: bool, ran: set[int])
     return Job.objects.using(ops.alias).filter(queue=queue, state=JobState.AVAILABLE).exists()
 
 
-__all__ = ["MAX_RUNS", "DrainLoopError", "DrainResult", "drain_queue"]
+async def adrain_queue(queue: str | None = None, **options: Any) -> DrainResult:
+    """``drain_queue`` for async tests: ``assert await adrain_queue("webhooks") == {"completed": 2}``.
+
+    Same arguments and result; async jobs are awaited on the test's event loop,
+    everything else runs in Django's thread for sync code (see ``aperform_job``).
+    """
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(drain_queue, thread_sensitive=True)(queue, **options)
+
+
+__all__ = ["MAX_RUNS", "DrainLoopError", "DrainResult", "adrain_queue", "drain_queue"]
