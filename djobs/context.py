@@ -16,7 +16,9 @@ class JobContext:
     """The running job's row and helpers around it.
 
     ``context.job`` is the :class:`djobs.models.Job` being run; ``attempt``,
-    ``max_attempts``, ``meta`` and ``batch_id`` are shortcuts to it.
+    ``max_attempts``, ``meta`` and ``batch_id`` are shortcuts to it. In an
+    ``async def`` job, ``batch`` and ``enqueue_in_batch`` query the database:
+    use ``await context.aenqueue_in_batch(...)`` there.
     """
 
     job: Job
@@ -56,3 +58,11 @@ class JobContext:
 
             raise BatchError(f"Job {self.job.pk} ({self.job.path}) is not in a batch; enqueue it directly.")
         return batch.enqueue(job_function, *args, **kwargs)
+
+    async def aenqueue_in_batch(self, job_function: Enqueuer[Any, Any], *args: Any, **kwargs: Any) -> Job:
+        """``enqueue_in_batch`` for async jobs: reads the batch and inserts in the async ORM's thread."""
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(self.enqueue_in_batch, thread_sensitive=True)(
+            job_function, *args, **kwargs
+        )

@@ -113,3 +113,14 @@ def test_a_periodic_schedule_naming_an_async_job_enqueues_it_and_it_runs() -> No
     run_burst({"aio": 2})
     tick.refresh_from_db()
     assert (tick.state, tick.result) == ("completed", 21)
+
+
+def test_an_async_job_adds_to_its_batch_which_waits_for_the_added_jobs() -> None:
+    from djobs.batches import batch
+
+    with batch(on_complete=async_jobs.report) as b:
+        async_jobs.grows_batch.enqueue(2)
+    assert drain_queue("aio") == {"completed": 4}
+    report = Job.objects.get(path="tests.testapp.async_jobs.report")
+    assert report.result["counts"]["completed"] == 3
+    assert sorted(Job.objects.filter(meta__batch_id=b.key).values_list("result", flat=True)) == [0, 1, 2]

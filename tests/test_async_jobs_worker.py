@@ -130,3 +130,25 @@ def test_async_jobs_run_on_the_queues_event_loop_thread_not_in_a_job_thread() ->
     job = async_jobs.thread_name.enqueue()
     run_burst({"aio": 2})
     assert refresh(job).result == "djobs-aio-loop"
+
+
+def test_a_django_tasks_async_task_is_an_async_job_whose_started_receivers_may_query() -> None:
+    api = pytest.importorskip("djobs.tasks_compat.api")
+    from djobs import registry
+    from tests.testapp import tasks
+
+    seen: list[int] = []
+
+    def receiver(sender: object, task_result: object, **kwargs: object) -> None:
+        seen.append(Job.objects.filter(state="executing").count())  # a query: never on the loop
+
+    api.task_started.connect(receiver)
+    try:
+        result = tasks.async_add.enqueue(20, 22)
+        assert registry.lookup(tasks.async_add.module_path).is_async
+        run_burst({"default": 1})
+    finally:
+        api.task_started.disconnect(receiver)
+    result.refresh()
+    assert (result.status, result.return_value) == (api.TaskResultStatus.SUCCESSFUL, 42)
+    assert seen == [1]

@@ -157,3 +157,11 @@ def sync_add(a: int, b: int) -> int:
 @job(queue="aio")
 async def thread_name() -> str:
     return threading.current_thread().name
+
+
+@job(queue="aio", takes_context=True)
+async def grows_batch(context: JobContext, n: int) -> int:
+    """Add ``grows_batch(n - 1)`` to this job's batch until n is 0."""
+    if n:
+        await context.aenqueue_in_batch(grows_batch, n - 1)
+    return n
