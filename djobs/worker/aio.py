@@ -35,6 +35,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from .. import registry
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
 from .aio_watch import LoopWatch
@@ -49,6 +50,35 @@ logger = logging.getLogger("djobs")
 
 # Seconds between checks of the async ORM thread's connections.
 CHECK_CONNECTIONS_EVERY = 1.0
+
+
+class JobKinds:
+    """Tells the async jobs from the sync ones, by path, for a producer's claims."""
+
+    def __init__(self) -> None:
+        self._is_async: dict[str, bool] = {}
+
+    def is_async(self, job: Job) -> bool:
+        known = self._is_async.get(job.path)
+        if known is not None:
+            return known
+        try:
+            is_async = registry.lookup(job.path, job.meta).is_async
+        except Exception:  # unknown here: the thread pool fails the job with the reason
+            return False
+        self._is_async[job.path] = is_async
+        return is_async
+
+    def split(self, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
+        """Return ``jobs`` as (sync, async), each in claim order."""
+        is_async = self.is_async
+        if not any(is_async(job) for job in jobs):
+            return jobs, []
+        sync: list[Job] = []
+        aio: list[Job] = []
+        for job in jobs:
+            (aio if is_async(job) else sync).append(job)
+        return sync, aio
 
 
 class AsyncExecutor:
@@ -169,8 +199,7 @@ class AsyncExecutor:
         producer = self.producer
         running: RunningJob | None = None
         try:
-            heartbeat = producer.heartbeat
-            if not (epoch == heartbeat.epoch and heartbeat.fresh()):
+            if not producer.start_check.current(epoch):
                 # Claimed before a heartbeat lapse: the thread pool's re-check, which
                 # waits and queries, so not on the loop.
                 loop = asyncio.get_running_loop()
@@ -214,7 +243,7 @@ class AsyncExecutor:
 
     def _still_ours(self, job: Job, epoch: int) -> bool:
         try:
-            return self.producer._still_ours(job, epoch)
+            return self.producer.start_check.may_start(job, epoch)
         finally:
             connections.close_all()
 

@@ -8,11 +8,8 @@ The producer thread sleeps on an event that is set by a NOTIFY for its queue,
 by the stager, by a slot freeing up while jobs may be waiting, or by the poll
 timer; it never sleeps while its last claim came back full.
 
-It claims nothing while the heartbeat is not fresh, and a job thread starts a
-job only while it can trust that the row is still its own: a job claimed
-before a heartbeat lapse (the process was paused, or cut off from the
-database) is started only after the rows this worker still holds have been
-read again; a job rescued meanwhile is dropped, never run twice here.
+It claims nothing while the heartbeat is not fresh, and a job starts only
+while the worker can trust that the row is still its own (djobs.worker.startcheck).
 """
 
 from __future__ import annotations
@@ -27,14 +24,14 @@ from typing import TYPE_CHECKING
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from .. import registry
 from ..db.base import dispatcher_thread
 from ..exceptions import JobTimeout
 from ..transitions import decide, format_traceback
-from .aio import AsyncExecutor
+from .aio import AsyncExecutor, JobKinds
 from .executor import Execution, run_job
 from .giveback import give_back
 from .holdings import Holdings
+from .startcheck import StartCheck
 from .timeouts import RunningJob, finish
 
 if TYPE_CHECKING:
@@ -94,9 +91,15 @@ class Producer:
         self._timeout_of = timeout_of
         self.heartbeat = heartbeat
         self.holdings = holdings
-        # The rows this worker held, read once per heartbeat epoch after a lapse.
-        self._held: tuple[int, set[tuple[int, int]]] | None = None
-        self._held_lock = threading.Lock()
+        self.start_check = StartCheck(
+            ops=ops,
+            worker_id=worker_id,
+            heartbeat=heartbeat,
+            holdings=holdings,
+            poll_interval=poll_interval,
+            stopping=lambda: self.stopping,
+            give_back=lambda job: self.give_back([job], STOPPED_REASON),
+        )
         # Threads given up on (stuck past their timeout) that have not ended yet.
         self.abandoned: set[int] = set()
         self.stopping = False
@@ -115,8 +118,7 @@ class Producer:
         # Sync jobs handed to the inbox and not yet ended: threads are started up to this.
         self._sync_busy = 0
         self.aio: AsyncExecutor | None = None
-        # path -> whether it is an async job, for the paths the registry knows.
-        self._is_async: dict[str, bool] = {}
+        self._kinds = JobKinds()
         # Start as if jobs were long: prefetch only once short jobs are seen.
         self.mean_duration = PREFETCH_BELOW
         self.reserved = 0
@@ -153,38 +155,20 @@ class Producer:
         while len(self._threads) - len(self.abandoned) < want:
             self._start_thread()
 
-    def _async_job(self, job: Job) -> bool:
-        known = self._is_async.get(job.path)
-        if known is not None:
-            return known
-        try:
-            is_async = registry.lookup(job.path, job.meta).is_async
-        except Exception:  # unknown here: the thread path fails it with the reason
-            return False
-        self._is_async[job.path] = is_async
-        return is_async
-
     def _dispatch(self, jobs: list[Job], epoch: int) -> None:
         """Hand claimed jobs to the thread pool (sync) or the event loop (async)."""
-        is_async = self._async_job
-        async_jobs = [(job, epoch) for job in jobs if is_async(job)]
-        count = len(jobs) - len(async_jobs)
-        if count:
+        sync_jobs, async_jobs = self._kinds.split(jobs)
+        if sync_jobs:
             with self._lock:
-                self._sync_busy += count
+                self._sync_busy += len(sync_jobs)
             put = self._inbox.put
-            if async_jobs:
-                for job in jobs:
-                    if not is_async(job):
-                        put((job, epoch))
-            else:
-                for job in jobs:
-                    put((job, epoch))
+            for job in sync_jobs:
+                put((job, epoch))
             self._ensure_threads()
         if async_jobs:
             if self.aio is None:
                 self.aio = AsyncExecutor(self)
-            self.aio.submit(async_jobs)
+            self.aio.submit([(job, epoch) for job in async_jobs])
 
     def job_ended(self, running: RunningJob | None) -> None:
         """Free the slot of a job that ended, was dropped or gave up; wake the claimer if it waits."""
@@ -386,45 +370,8 @@ class Producer:
             self.abandoned.discard(thread_id)
             connections.close_all()
 
-    def _still_ours(self, job: Job, epoch: int) -> bool:
-        """Say whether ``job`` may start: claimed in this heartbeat epoch, or still held by us.
-
-        After a lapse the rows this worker holds are read once per epoch; a job
-        rescued meanwhile is not among them and is dropped.
-        """
-        heartbeat = self.heartbeat
-        if epoch == heartbeat.epoch and heartbeat.fresh():
-            return True
-        while not heartbeat.wait_fresh(self.poll_interval):
-            if self.stopping:
-                self.give_back([job], STOPPED_REASON)
-                return False
-        current = heartbeat.epoch
-        with self._held_lock:
-            if self._held is None or self._held[0] != current:
-                try:
-                    self._held = (current, self.ops.job_list_executing(worker_id=self.worker_id))
-                except Exception as exc:
-                    connections[self.ops.alias].close_if_unusable_or_obsolete()
-                    logger.warning("djobs could not re-check the jobs it holds: %s", exc)
-                    self._held = None
-                    return self._drop(job)
-            held = self._held[1]
-        return (job.id, job.attempt) in held or self._drop(job)
-
-    def _drop(self, job: Job) -> bool:
-        logger.warning(
-            "djobs job %s %s was claimed before a heartbeat lapse and is no longer held by this "
-            "worker (rescued meanwhile): not started here",
-            job.id,
-            job.path,
-            extra={"job_id": job.id, "job_path": job.path},
-        )
-        self.holdings.discard([job.id])
-        return False
-
     def _run_one(self, job: Job, epoch: int, thread_id: int) -> None:
-        if not self._still_ours(job, epoch):
+        if not self.start_check.may_start(job, epoch):
             with self._lock:
                 self.in_flight -= 1
                 self._sync_busy -= 1

@@ -165,3 +165,12 @@ async def grows_batch(context: JobContext, n: int) -> int:
     if n:
         await context.aenqueue_in_batch(grows_batch, n - 1)
     return n
+
+
+@job(queue="aio", takes_context=True)
+async def tick(context: JobContext, seconds: float = 0.0) -> str:
+    """A short async job: one "tick" Marker per start (as fault_jobs.tick)."""
+    await Marker.objects.acreate(name="tick", job_id=context.job.id)
+    if seconds:
+        await asyncio.sleep(seconds)
+    return "ticked"
