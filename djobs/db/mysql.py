@@ -185,8 +185,10 @@ class _MySQLDispatch(MySQLInserts, DatabaseOps):
         # others get the value just read.
         now = time.monotonic()
         with _Poll.lock:
-            if now - _Poll.read_at.get(self.alias, float("-inf")) < WAKE_POLL:
-                return _Poll.values[self.alias]
+            cached = _Poll.values.get(self.alias)
+            # Before the first value is in, every caller reads one of its own.
+            if cached is not None and now - _Poll.read_at.get(self.alias, float("-inf")) < WAKE_POLL:
+                return cached
             _Poll.read_at[self.alias] = now
         with self.connection.cursor() as cursor:
             cursor.execute(_CHANGE_SQL)
