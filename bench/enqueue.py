@@ -1,6 +1,7 @@
 """Enqueue throughput: djobs beside the bare ORM, in the same run and database.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/enqueue.py
+    DATABASE_URL=mysql://root@127.0.0.1:3306/x .venv/bin/python bench/enqueue.py   # MySQL, MariaDB
     .venv/bin/python bench/enqueue.py            # SQLite file in /tmp
 
 Prints jobs/s for: one enqueue per transaction (djobs vs Model.objects.create),

@@ -1,6 +1,7 @@
 """Pickup latency: an idle ``runjobs``, 200 jobs enqueued 50 ms apart, time until each starts.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/latency.py
+    DATABASE_URL=mysql://root@127.0.0.1:3306/x .venv/bin/python bench/latency.py   # MySQL, MariaDB
     .venv/bin/python bench/latency.py                 # SQLite file in /tmp (polling)
     .venv/bin/python bench/latency.py --jobs 200 --gap 0.05
 

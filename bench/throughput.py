@@ -1,6 +1,7 @@
 """Processing throughput: one ``runjobs --burst`` at concurrency 10 draining pre-inserted no-op jobs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/throughput.py
+    DATABASE_URL=mysql://root@127.0.0.1:3306/x .venv/bin/python bench/throughput.py   # MySQL, MariaDB
     .venv/bin/python bench/throughput.py              # SQLite file in /tmp
     .venv/bin/python bench/throughput.py --jobs 20000 100000 --concurrency 10
 
@@ -58,7 +59,11 @@ def analyze() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE djobs_job")
+        if connection.vendor == "mysql":
+            cursor.execute("ANALYZE TABLE djobs_job")
+            cursor.fetchall()  # its report, one row per table
+        else:
+            cursor.execute("ANALYZE djobs_job")
 
 
 def main() -> None:

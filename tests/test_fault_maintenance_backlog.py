@@ -29,6 +29,9 @@ def insert_expired(count: int, finished_at: object) -> None:
     )
     at = connection.ops.adapt_datetimefield_value(finished_at)
     with connection.cursor() as cursor:
+        if connection.vendor == "mysql":  # both cap recursion at 1,000 by default
+            name = "max_recursive_iterations" if connection.mysql_is_mariadb else "cte_max_recursion_depth"
+            cursor.execute(f"SET SESSION {name} = %s", [count + 1])
         cursor.execute(
             f"""INSERT INTO djobs_job (state, queue, path, args, kwargs, meta, tags, priority,
                     attempt, max_attempts, errors, unique_states,
