@@ -152,3 +152,9 @@ def test_a_django_tasks_async_task_is_an_async_job_whose_started_receivers_may_q
     result.refresh()
     assert (result.status, result.return_value) == (api.TaskResultStatus.SUCCESSFUL, 42)
     assert seen == [1]
+
+
+def test_context_variables_set_by_one_async_job_never_reach_the_next() -> None:
+    jobs = async_jobs.sets_a_context_variable.enqueue_many([("first",), ("second",), ("third",)])
+    run_burst({"aio": 1})
+    assert [refresh(job).result for job in jobs] == ["unset"] * 3

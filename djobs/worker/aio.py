@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import sys
@@ -72,7 +73,12 @@ class JobKinds:
     def split(self, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
         """Return ``jobs`` as (sync, async), each in claim order."""
         is_async = self.is_async
-        if not any(is_async(job) for job in jobs):
+        known = self._is_async
+        for job in jobs:  # the common case, no async job, in one cheap pass
+            kind = known.get(job.path)
+            if kind or (kind is None and is_async(job)):
+                break
+        else:
             return jobs, []
         sync: list[Job] = []
         aio: list[Job] = []
@@ -122,6 +128,12 @@ class AsyncExecutor:
     @property
     def waiting(self) -> int:
         return len(self._pending)
+
+    @property
+    def alive(self) -> bool:
+        """Say whether the loop thread runs (or was never needed, or was stopped)."""
+        thread = self.thread
+        return thread is None or thread.ident is None or self.stopping or thread.is_alive()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Cancel what still runs (its jobs were released already) and end the loop thread."""
@@ -184,7 +196,8 @@ class AsyncExecutor:
                     return
                 job, epoch = self._pending.popleft()
                 self.active += 1
-            task = loop.create_task(self._run(job, epoch))
+            # A fresh context per job: context variables one job sets never reach the next.
+            task = loop.create_task(self._run(job, epoch), context=contextvars.Context())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -198,6 +211,7 @@ class AsyncExecutor:
     async def _run(self, job: Job, epoch: int) -> None:
         producer = self.producer
         running: RunningJob | None = None
+        frame = None
         try:
             if not producer.start_check.current(epoch):
                 # Claimed before a heartbeat lapse: the thread pool's re-check, which
@@ -226,12 +240,13 @@ class AsyncExecutor:
                 execution = Execution(exception=exc, traceback=format_traceback(exc))
                 transition = decide(job, execution, timezone.now())
             producer.running.pop(running.key, None)
-            self.watch.leave(frame)
             producer.mean_duration = producer.next_mean(time.monotonic() - started)
             # False when timed out or released meanwhile: that outcome is written already.
             if finish(running):
                 producer.recorder.push(job, transition)
         finally:
+            if frame is not None:
+                self.watch.leave(frame)
             if running is not None:
                 producer.running.pop(running.key, None)
             with self._lock:

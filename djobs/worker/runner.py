@@ -305,7 +305,13 @@ class Runner:
 
     def _threads_alive(self) -> bool:
         """Say whether the recorder and heartbeat threads run; log why the process restarts if not."""
-        for name, alive in (("recorder", self.recorder.alive), ("heartbeat", self.heartbeat.alive)):
+        threads = [("recorder", self.recorder.alive), ("heartbeat", self.heartbeat.alive)]
+        threads += [
+            (f"queue {name!r} event loop", p.aio.alive)
+            for name, p in self.producers.items()
+            if p.aio is not None
+        ]
+        for name, alive in threads:
             if not alive:
                 logger.critical(
                     "djobs worker %s: its %s thread died; the worker process restarts",

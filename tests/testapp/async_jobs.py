@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from djobs import Cancel, Discard, Snooze, job
@@ -174,3 +175,14 @@ async def tick(context: JobContext, seconds: float = 0.0) -> str:
     if seconds:
         await asyncio.sleep(seconds)
     return "ticked"
+
+
+_seen: ContextVar[str] = ContextVar("async_jobs_seen", default="unset")
+
+
+@job(queue="aio")
+async def sets_a_context_variable(value: str) -> str:
+    """Return the variable as this job found it, then set it (a leak would show in the next job)."""
+    before = _seen.get()
+    _seen.set(value)
+    return before
