@@ -12,9 +12,10 @@ MariaDB keeps lists and dicts at most 31 levels deep (its json_valid() CHECK
 refuses deeper; djobs allows 100 elsewhere): a refused insert is explained by naming
 the field and the fix.
 
-Plain rows: Django's bulk_create reads the ids back with RETURNING on MariaDB;
-on MySQL 8 the rows go one INSERT each, since the ids of a multi-row INSERT are
-consecutive only under innodb_autoinc_lock_mode 0 or 1.
+Plain rows: one multi-row ``INSERT ... RETURNING id`` per chunk on MariaDB
+(RETURNING gives the ids in the order of the VALUES); on MySQL 8 the rows go
+one INSERT each, since the ids of a multi-row INSERT are consecutive only
+under innodb_autoinc_lock_mode 0 or 1.
 """
 
 from __future__ import annotations
@@ -87,11 +88,32 @@ class MySQLInserts(InsertOps):
     def _returns_from_insert(self) -> bool:
         return bool(self.connection.features.can_return_columns_from_insert)
 
+    supports_single_statement_insert = True
+
+    def job_insert_one(self, row: PendingJob, *, notify: bool) -> Job:
+        # One autocommit INSERT instead of four round trips (autocommit off, INSERT,
+        # COMMIT, autocommit on); there is no NOTIFY to send, so ``notify`` asks nothing.
+        with self.connection.cursor() as cursor:
+            cursor.execute(_INSERT + _PLACEHOLDERS, self._row_params(row))
+            return self._saved(row, int(cursor.lastrowid))
+
     def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
-        if self._returns_from_insert():
-            return super()._insert_plain(rows, chunk_size)
-        jobs = []
+        jobs: list[Job] = []
         with transaction.atomic(using=self.alias, savepoint=False), self.connection.cursor() as cursor:
+            if self._returns_from_insert():
+                # One multi-row INSERT ... RETURNING per chunk, from the rows' values
+                # directly: bulk_create would prepare every field of every instance again.
+                for start in range(0, len(rows), chunk_size):
+                    chunk = rows[start : start + chunk_size]
+                    params: list[Any] = []
+                    for row in chunk:
+                        params.extend(self._row_params(row))
+                    cursor.execute(
+                        _INSERT + ", ".join([_PLACEHOLDERS] * len(chunk)) + " RETURNING id", params
+                    )
+                    ids = [pk for (pk,) in cursor.fetchall()]
+                    jobs.extend(self._saved(row, pk) for row, pk in zip(chunk, ids, strict=True))
+                return jobs
             for row in rows:
                 cursor.execute(_INSERT + _PLACEHOLDERS, self._row_params(row))
                 jobs.append(self._saved(row, int(cursor.lastrowid)))
