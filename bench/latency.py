@@ -48,6 +48,7 @@ def main() -> None:
                 raise SystemExit("the worker did not start in 30 s")
             time.sleep(0.1)
         time.sleep(1.0)  # let it settle into its idle wait
+        idle = idle_queries_per_second() if vendor() == "mysql" else None
         probe = start_time.using(queue="latency")
         sent: dict[int, tuple[float, float]] = {}
         for _ in range(args.jobs):
@@ -74,7 +75,59 @@ def main() -> None:
             f"  {label:<18} p50 {percentile(values, 50):6.2f} ms   p95 {percentile(values, 95):6.2f} ms"
             f"   max {max(values):6.2f} ms"
         )
+    if idle is not None:
+        print(f"  idle worker's polling: {idle:.1f} queries/s; {poll_cost()}")
     truncate_jobs()
+
+
+def idle_queries_per_second(seconds: float = 5.0) -> float:
+    """Return the statements per second the server runs while the worker idles (MySQL).
+
+    The server's whole count, minus this connection's two status reads: the
+    idle worker's change-counter polls and its heartbeats.
+    """
+    from django.db import connection
+
+    def questions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW GLOBAL STATUS LIKE 'Questions'")
+            return int(cursor.fetchone()[1])
+
+    before = questions()
+    time.sleep(seconds)
+    return (questions() - before - 1) / seconds
+
+
+def poll_cost(rows: int = 200_000, runs: int = 2000) -> str:
+    """Time the change-counter poll over ``rows`` finished jobs and a backlog in another queue."""
+    from django.db import connection
+
+    from djobs.db import get_ops
+    from djobs.db.mysql import _CHANGE_SQL
+    from tests.testapp.worker_jobs import noop
+
+    truncate_jobs()
+    with connection.cursor() as cursor:
+        cap = "max_recursive_iterations" if connection.mysql_is_mariadb else "cte_max_recursion_depth"
+        cursor.execute(f"SET SESSION {cap} = %s", [rows + 1])
+        cursor.execute(
+            """INSERT INTO djobs_job (state, queue, path, args, kwargs, meta, tags, priority, attempt,
+                   max_attempts, errors, unique_states, inserted_at, scheduled_at, finished_at)
+               SELECT 'completed', 'latency', 'x', '[]', '{}', '{}', '[]', 0, 1, 1, '[]', 0,
+                   UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+               FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
+                     SELECT i FROM n) AS numbers""",
+            [rows],
+        )
+    noop.using(queue="elsewhere").enqueue_many([() for _ in range(1000)])
+    get_ops()  # the statement below is the one MySQLOps.change_counter runs
+    with connection.cursor() as cursor:
+        start = time.perf_counter()
+        for _ in range(runs):
+            cursor.execute(_CHANGE_SQL)
+            cursor.fetchall()
+        took = (time.perf_counter() - start) / runs
+    return f"one poll (round trip) {took * 1000:.3f} ms over {rows:,} finished and 1,000 waiting jobs"
 
 
 if __name__ == "__main__":
