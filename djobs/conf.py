@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between polls for due scheduled/retryable jobs and, without
     # LISTEN/NOTIFY, for new jobs.
     "POLL_INTERVAL": 1.0,
+    # Without LISTEN/NOTIFY or a free change counter (MySQL, MariaDB): seconds
+    # between an idle worker process's looks for new jobs, one indexed query each.
+    "WAKE_POLL_INTERVAL": 0.05,
     "HEARTBEAT_INTERVAL": 5.0,
     # A worker whose heartbeat is older than this is presumed dead; its jobs are rescued.
     "RESCUE_AFTER": 60.0,
@@ -61,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
 
 _POSITIVE_NUMBERS = (
     "POLL_INTERVAL",
+    "WAKE_POLL_INTERVAL",
     "HEARTBEAT_INTERVAL",
     "RESCUE_AFTER",
     "PRUNE_INTERVAL",
@@ -316,6 +320,7 @@ class Settings:
     TASK_MODULES: list[str] = field(default_factory=list)
     TASK_OPTIONS: dict[str, dict[str, Any]] = field(default_factory=dict)
     TESTING: str | None = None
+    WAKE_POLL_INTERVAL: float = DEFAULTS["WAKE_POLL_INTERVAL"]
 
 
 _cache: Settings | None = None
