@@ -9,7 +9,7 @@ a row keeps a key only in the states its uniqueness covers.
 
 Wake-ups: no LISTEN/NOTIFY, so an idle producer watches ``change_counter()``
 (the newest job id and the number of available jobs, up to a cap), read from
-the database at most every WAKE_POLL seconds by one query shared by the
+the database at most every DJOBS["WAKE_POLL_INTERVAL"] seconds by one query shared by the
 producers of a process.
 """
 
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from ..conf import get_settings
 from ..states import ACTIVE_STATES, STATE_BITS
 from .base import DatabaseOps
 from .fragments import (
@@ -44,9 +45,6 @@ from .mysql_inserts import MySQLInserts
 
 if TYPE_CHECKING:
     from ..models import Job
-
-#: Seconds between two reads of the change counter by a process's idle producers.
-WAKE_POLL = 0.05
 
 _EXECUTING = STATE_BITS["executing"]
 _AVAILABLE = STATE_BITS["available"]
@@ -154,7 +152,7 @@ _RESTORE_KEY_SQL = f"""
 
 
 class _Poll:
-    """The change counter as last read, shared by a process's producers (see WAKE_POLL)."""
+    """The change counter as last read, shared by a process's producers."""
 
     lock = threading.Lock()
     values: dict[str, int] = {}
@@ -177,17 +175,21 @@ class _MySQLDispatch(MySQLInserts, DatabaseOps):
     """The dispatcher's SQL on MySQL and MariaDB."""
 
     supports_change_counter = True
-    #: How stale change_counter() may be: a change shows within this many seconds.
-    change_counter_interval = WAKE_POLL
+
+    @property
+    def change_counter_interval(self) -> float:  # type: ignore[override]
+        """How stale change_counter() may be: DJOBS["WAKE_POLL_INTERVAL"]."""
+        return get_settings().WAKE_POLL_INTERVAL
 
     def change_counter(self) -> int:
-        # One query per WAKE_POLL per process, however many producers poll: the
+        # One query per WAKE_POLL_INTERVAL per process, however many producers poll: the
         # others get the value just read.
         now = time.monotonic()
+        interval = get_settings().WAKE_POLL_INTERVAL
         with _Poll.lock:
             cached = _Poll.values.get(self.alias)
             # Before the first value is in, every caller reads one of its own.
-            if cached is not None and now - _Poll.read_at.get(self.alias, float("-inf")) < WAKE_POLL:
+            if cached is not None and now - _Poll.read_at.get(self.alias, float("-inf")) < interval:
                 return cached
             _Poll.read_at[self.alias] = now
         with self.connection.cursor() as cursor:
@@ -467,4 +469,4 @@ class MySQLOps(_MySQLDispatch):
         return rows
 
 
-__all__ = ["WAKE_POLL", "MySQLOps"]
+__all__ = ["MySQLOps"]
