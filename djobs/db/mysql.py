@@ -130,17 +130,19 @@ _PAIRS = (
 )
 
 # Batch ids are compared without dashes: the batch table keeps UUIDs as 32 hex characters.
-# ORDER BY finished_at: the pruner walks djobs_job_finished (state, finished_at) from its start.
-_DELETE_SQL = """
-    DELETE FROM djobs_job
-    WHERE state = %s AND finished_at < %s
-      AND NOT EXISTS (
+_PRUNABLE = """
+    state = %s AND finished_at < %s
+    AND NOT EXISTS (
         SELECT 1 FROM djobs_batch AS b
         WHERE b.id = REPLACE(LOWER(djobs_job.batch_key), '-', '') AND b.state <> 'finished'
-      )
-    ORDER BY finished_at
-    LIMIT %s
+    )
 """
+# Picked first, then deleted by id: a DELETE ... ORDER BY finished_at LIMIT is
+# planned on another state-led index with a sort of every finished row, while
+# this SELECT walks djobs_job_finished (state, finished_at) in order. The DELETE
+# checks the rows again, so a job retried in between is kept.
+_PRUNE_PICK = f"SELECT id FROM djobs_job WHERE {_PRUNABLE} ORDER BY finished_at LIMIT %s"
+_PRUNE_DELETE = f"DELETE FROM djobs_job WHERE id IN ({{ids}}) AND {_PRUNABLE}"
 
 # The key returns only where nobody holds it: the UNIQUE index refuses a race
 # (PostgreSQL's NOT EXISTS on the same table is an error in a MySQL UPDATE).
@@ -368,8 +370,13 @@ class _MySQLDispatch(MySQLInserts, DatabaseOps):
         return restored
 
     def job_delete_finished(self, *, state: str, before: Any, limit: int) -> int:
+        before = self.adapt_datetime(before)
         with self.connection.cursor() as cursor:
-            cursor.execute(_DELETE_SQL, [state, self.adapt_datetime(before), limit])
+            cursor.execute(_PRUNE_PICK, [state, before, limit])
+            ids = [pk for (pk,) in cursor.fetchall()]
+            if not ids:
+                return 0
+            cursor.execute(_PRUNE_DELETE.format(ids=_ids(ids)), [state, before])
             return int(cursor.rowcount)
 
 
