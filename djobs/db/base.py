@@ -239,18 +239,22 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
 
     # -- batches -----------------------------------------------------------------
 
-    def _batch_active_jobs(self, key: str) -> Any:
+    def batch_jobs(self, key: str) -> Any:
+        """Return a queryset of the jobs tagged with batch ``key``, read through the batch index."""
         from django.db.models.fields.json import KT
         from django.db.models.lookups import Exact
 
         from ..models import Job
+
+        # KT compared as text is the expression the batch indexes are on;
+        # ``meta__batch_id=`` would compare JSON on PostgreSQL and miss them.
+        return Job.objects.using(self.alias).filter(Exact(KT("meta__batch_id"), key))
+
+    def _batch_active_jobs(self, key: str) -> Any:
         from ..states import ACTIVE_STATES
 
-        # KT compared as text is the expression djobs_job_batch_active is on, and
-        # the state list is its condition, so the planner reads only that index.
-        return Job.objects.using(self.alias).filter(
-            Exact(KT("meta__batch_id"), key), state__in=sorted(ACTIVE_STATES)
-        )
+        # The state list is djobs_job_batch_active's condition, so the planner reads only that index.
+        return self.batch_jobs(key).filter(state__in=sorted(ACTIVE_STATES))
 
     def batch_has_active_jobs(self, *, key: str) -> bool:
         """Say whether a job tagged with batch ``key`` is not terminal (one index probe)."""
