@@ -14,14 +14,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, F, Value
-from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from ..conf import get_settings
 from ..db import get_ops
-from ..models import Batch, BatchState, Job
+from ..models import Batch, BatchState
 from ..states import ACTIVE_STATES, TERMINAL_STATES, JobState
 from .callbacks import enqueue_callbacks
 from .errors import BatchFinishedError
@@ -47,10 +45,8 @@ def parse_key(key: Any) -> uuid.UUID | None:
 
 
 def jobs_of(key: str, alias: str | None = None) -> Any:
-    """Return the jobs tagged ``key``, filtered on the batch index's own expression."""
-    # An Exact on KT compares text on both databases and is the indexed expression;
-    # ``meta__batch_id=`` would compare JSON on PostgreSQL and miss the index.
-    return Job.objects.using(alias or _alias()).filter(Exact(KT("meta__batch_id"), key))
+    """Return the jobs tagged ``key``, filtered the way the database's batch index is read."""
+    return get_ops(alias or _alias()).batch_jobs(key)
 
 
 def active_jobs_of(key: str, alias: str | None = None) -> Any:
