@@ -151,7 +151,7 @@ def test_a_thread_stuck_past_its_timeout_is_replaced_so_the_queue_keeps_its_slot
     stuck = worker_jobs.blocks_in_c_past_timeout.enqueue(3.0)
     behind = worker_jobs.noop.using(schedule_in=0.5).enqueue()
     runner = Runner({"default": 1}, burst=True, install_signals=False)
-    runner.clog_grace = 0.2
+    runner.watchdog.clog_grace = 0.2
     started = time.monotonic()
     assert runner.run() == 0
     # The job behind ran while the stuck thread still slept: a new thread had its slot.
@@ -168,7 +168,7 @@ def test_worker_whose_stuck_threads_reach_its_concurrency_asks_for_a_restart() -
 
     jobs = worker_jobs.blocks_in_c_past_timeout.enqueue_many([(3.0,), (3.0,)])
     runner = Runner({"default": 1}, burst=True, install_signals=False)
-    runner.clog_grace = 0.2
+    runner.watchdog.clog_grace = 0.2
     assert runner.run() == RESTART
     for job in jobs:
         job.refresh_from_db()

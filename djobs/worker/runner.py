@@ -27,12 +27,9 @@ from django.utils import timezone
 from .. import registry
 from ..conf import Settings, get_settings
 from ..db import get_ops
-from ..exceptions import JobTimeout, UnknownJobError
+from ..exceptions import UnknownJobError
 from ..hooks import hooks
 from ..maintenance.services import default_services
-from ..transitions import decide
-from .aio_watch import LOOP_BLOCK_LIMIT
-from .executor import Execution
 from .giveback import give_back
 from .heartbeat import Heartbeat
 from .holdings import Holdings
@@ -40,8 +37,10 @@ from .notifier import Notifier
 from .orphans import OrphanRepair, OrphanRepairConfig
 from .producer import STOPPED_REASON, Producer
 from .recorder import Recorder
+from .recycle import RecyclePolicy, current_rss_mb
 from .shutdown import ShutdownSignals
-from .timeouts import RunningJob, expire, timeout_error
+from .timeouts import RunningJob
+from .watchdog import Watchdog
 
 if TYPE_CHECKING:
     from ..maintenance.base import Service
@@ -60,9 +59,6 @@ def new_worker_id() -> str:
 class Runner:
     """One ``runjobs`` process serving ``queues`` (name -> concurrency)."""
 
-    #: Seconds a thread may keep running past its job's deadline before it counts as stuck.
-    clog_grace = 10.0
-
     def __init__(
         self,
         queues: dict[str, int],
@@ -72,6 +68,7 @@ class Runner:
         services: Sequence[Service] | None = None,
         install_signals: bool = True,
         switch_interval: float | None = 0.001,
+        recycle: RecyclePolicy | None = None,
     ) -> None:
         self.conf = conf or get_settings()
         self.queues = dict(queues)
@@ -126,6 +123,13 @@ class Runner:
         self.signals = ShutdownSignals(self.request_stop) if install_signals else None
         self._switch_interval = switch_interval
         self._burst_mark: tuple[float, int] | None = None
+        self.watchdog = Watchdog(
+            lambda: self.producers, self.recorder, lambda: self.heartbeat.alive, self.worker_id
+        )
+        self.recycle = recycle or RecyclePolicy()
+        #: Why this process is being recycled (``--max-jobs``/``--max-memory``), once it is.
+        self.recycling: str | None = None
+        self._recycle_checked = 0.0
 
     def _running_jobs(self) -> list[RunningJob]:
         return [r for producer in self.producers.values() for r in list(producer.running.values())]
@@ -197,9 +201,8 @@ class Runner:
         next_run = {id(service): 0.0 for service in self.services}
         while not self._stop.is_set():
             now = time.monotonic()
-            self._enforce_deadlines(now)
-            self._watch_loops(now)
-            if not self._replace_stuck(now) or not self._threads_alive():
+            self.watchdog.tick(now)
+            if not self.watchdog.replace_stuck(now) or not self.watchdog.threads_alive():
                 self.exit_status = RESTART
                 return
             for service in self.services:
@@ -210,7 +213,32 @@ class Runner:
                     next_run[id(service)] = time.monotonic() + service.interval
             if self.burst and self._burst_done():
                 return
+            if self.recycle.active and self._recycled(now):
+                return
             self._stop.wait(tick)
+
+    def _recycled(self, now: float) -> bool:
+        """Check the recycle limits about once a second; True once the process may exit."""
+        if self.recycling is None:
+            if now - self._recycle_checked < 1.0:
+                return False
+            self._recycle_checked = now
+            reason = self.recycle.reason(self.recorder.recorded, current_rss_mb())
+            if reason is None:
+                return False
+            self.recycling = reason
+            logger.info(
+                "djobs worker %s recycles: %s; finishing its running jobs first",
+                self.worker_id,
+                reason,
+                extra={"djobs_worker": self.worker_id, "reason": reason},
+            )
+            for producer in self.producers.values():
+                producer.stop_claiming()
+            unstarted = [job for p in self.producers.values() for job in p.take_unstarted()]
+            self._release(unstarted, STOPPED_REASON)
+        # Running jobs finish (their deadlines still apply); nothing is released.
+        return not any(p.busy() for p in self.producers.values())
 
     def _run_service(self, service: Service) -> None:
         try:
@@ -259,122 +287,6 @@ class Runner:
         self._wake_all()
         return False
 
-    # -- deadlines -------------------------------------------------------------------------
-
-    def _enforce_deadlines(self, now: float) -> None:
-        for producer in self.producers.values():
-            for running in list(producer.running.values()):
-                if running.deadline is None or running.deadline > now or running.timed_out:
-                    continue
-                seconds = running.deadline - running.started
-                self._time_out(running, timeout_error(running.job, seconds), seconds, now)
-
-    def _time_out(self, running: RunningJob, error: JobTimeout, seconds: float, now: float) -> bool:
-        """Expire ``running`` and record its attempt as failed with ``error``; say whether it did."""
-        if not expire(running, now):
-            return False
-        job = running.job
-        execution = Execution(exception=error, duration=seconds)
-        transition = decide(job, execution, timezone.now())
-        logger.warning(
-            "djobs job %s %s timed out after %gs; recorded as %s",
-            job.id,
-            job.path,
-            seconds,
-            transition.outcome,
-            extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
-        )
-        self.recorder.push(job, transition)
-        return True
-
-    def _watch_loops(self, now: float) -> None:
-        """Name async jobs blocking their queue's loop; time out those blocking it too long."""
-        for producer in self.producers.values():
-            if producer.aio is None:
-                continue
-            watch = producer.aio.watch
-            running = watch.check(now)
-            if running is None:
-                continue
-            error = JobTimeout(
-                f"{running.job.path} blocked its event loop for {LOOP_BLOCK_LIMIT:g}s (blocking code "
-                "in an async def); the attempt is counted as failed and the job interrupted"
-            )
-            if self._time_out(running, error, now - running.started, now):
-                watch.interrupt(running)
-
-    def _threads_alive(self) -> bool:
-        """Say whether the recorder and heartbeat threads run; log why the process restarts if not."""
-        threads = [("recorder", self.recorder.alive), ("heartbeat", self.heartbeat.alive)]
-        threads += [
-            (f"queue {name!r} event loop", p.aio.alive)
-            for name, p in self.producers.items()
-            if p.aio is not None
-        ]
-        for name, alive in threads:
-            if not alive:
-                logger.critical(
-                    "djobs worker %s: its %s thread died; the worker process restarts",
-                    self.worker_id,
-                    name,
-                    extra={"djobs_worker": self.worker_id},
-                )
-                return False
-        return True
-
-    def _replace_stuck(self, now: float) -> bool:
-        """Give each thread stuck past its timeout a replacement; False when that cannot help.
-
-        A stuck thread keeps running (Python cannot kill it) but no longer holds
-        a slot. Once a queue has as many stuck threads as its concurrency, more
-        replacements would only pile up threads: the process asks for a restart.
-        """
-        for producer in self.producers.values():
-            stuck = [
-                r
-                for r in list(producer.running.values())
-                if r.timed_out
-                and not r.abandoned
-                and r.timed_out_at is not None
-                and now - r.timed_out_at > self.clog_grace
-            ]
-            for running in stuck:
-                if running.cancel is not None:
-                    # A task ignoring its cancellation holds no thread: free its slot.
-                    producer.replace(running)
-                    logger.error(
-                        "djobs queue %r: async job %s %s ignores the cancellation of its task %.0fs "
-                        "past its timeout; its slot is freed",
-                        producer.queue,
-                        running.job.id,
-                        running.job.path,
-                        now - (running.timed_out_at or now),
-                        extra={"queue": producer.queue, "job_id": running.job.id},
-                    )
-                    continue
-                if len(producer.abandoned) >= producer.concurrency:
-                    logger.critical(
-                        "djobs queue %r: %d threads are stuck in jobs that ignore their timeout "
-                        "(%s), as many as its concurrency; replacing more would only pile up "
-                        "threads, so the worker process restarts",
-                        producer.queue,
-                        len(producer.abandoned) + 1,
-                        ", ".join(sorted({r.job.path for r in stuck})),
-                        extra={"queue": producer.queue, "stuck": len(producer.abandoned) + 1},
-                    )
-                    return False
-                producer.replace(running)
-                logger.error(
-                    "djobs queue %r: a thread is stuck in job %s %s %.0fs past its timeout; a new "
-                    "thread takes its slot",
-                    producer.queue,
-                    running.job.id,
-                    running.job.path,
-                    now - (running.timed_out_at or now),
-                    extra={"queue": producer.queue, "job_id": running.job.id, "job_path": running.job.path},
-                )
-        return True
-
     # -- shutdown ------------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
@@ -387,8 +299,7 @@ class Runner:
         released = self._release(unstarted, STOPPED_REASON)
         grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
         while time.monotonic() < grace_end and any(p.busy() for p in self.producers.values()):
-            self._enforce_deadlines(time.monotonic())
-            self._watch_loops(time.monotonic())
+            self.watchdog.tick(time.monotonic())
             time.sleep(0.01)
         released += self._release_running()
         self.recorder.stop(timeout=30.0)
