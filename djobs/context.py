@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .exceptions import JobCancelled
+
 if TYPE_CHECKING:
     from .batches import BatchHandle
     from .decorators import Enqueuer
@@ -19,9 +21,33 @@ class JobContext:
     ``max_attempts``, ``meta`` and ``batch_id`` are shortcuts to it. In an
     ``async def`` job, ``batch`` and ``enqueue_in_batch`` query the database:
     use ``await context.aenqueue_in_batch(...)`` there.
+
+    A long job checks ``context.cancelled`` (or calls
+    ``context.check_cancelled()``) at safe points to stop cleanly once an
+    operator cancelled it; the dispatcher also interrupts it (``JobCancelled``
+    in its thread, a cancelled task for an async job)::
+
+        for row in rows:
+            context.check_cancelled()   # raises JobCancelled: nothing below runs
+            process(row)
     """
 
     job: Job
+
+    @property
+    def cancelled(self) -> bool:
+        """Say whether this attempt should stop: its job was cancelled, or taken from this worker.
+
+        Set by the worker about a second after the row changed; reading it
+        costs no query.
+        """
+        return stop_request(self.job) is not None
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`djobs.exceptions.JobCancelled` if ``cancelled``; a safe point to stop at."""
+        request = stop_request(self.job)
+        if request is not None:
+            raise JobCancelled(request.reason)
 
     @property
     def attempt(self) -> int:
@@ -66,3 +92,31 @@ class JobContext:
         return await sync_to_async(self.enqueue_in_batch, thread_sensitive=True)(
             job_function, *args, **kwargs
         )
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """Why the worker asks a running job to stop.
+
+    ``cancelled`` is True when an operator cancelled the job, False when its
+    row was taken from this worker (rescued while the process was paused).
+    """
+
+    reason: str
+    cancelled: bool = True
+
+
+# The request rides on the running Job instance: each claim builds fresh ones,
+# and the job's context and the worker's watchdog share it without a lookup.
+_STOP_ATTRIBUTE = "_djobs_stop"
+
+
+def request_stop(job: Job, request: StopRequest) -> None:
+    """Ask the running ``job`` to stop: its context's ``cancelled`` turns True."""
+    job.__dict__[_STOP_ATTRIBUTE] = request
+
+
+def stop_request(job: Job) -> StopRequest | None:
+    """Return why ``job`` was asked to stop, or None."""
+    request: StopRequest | None = job.__dict__.get(_STOP_ATTRIBUTE)
+    return request

@@ -42,13 +42,17 @@ class UnstorableValueError(DjobsError, ValueError):
     """A JSON value djobs will not store: a NUL or lone surrogate, nesting too deep, arguments too large."""
 
 
-class JobTimeout(BaseException):
-    """Raised inside a job's thread when it runs past its ``timeout``.
+class JobInterrupted(BaseException):
+    """Raised inside a running job by the dispatcher: its timeout passed, or it was cancelled.
 
     A ``BaseException``, like ``KeyboardInterrupt``: ``except Exception`` in job
     code must not swallow it and keep the thread (and its slot) busy. Every
     exception the dispatcher injects into a job's thread derives from it.
     """
+
+
+class JobTimeout(JobInterrupted):
+    """Raised inside a job's thread when it runs past its ``timeout``; recorded as a failed attempt."""
 
 
 class WorkerReleased(DjobsError):
@@ -59,8 +63,13 @@ class WorkerLost(DjobsError):
     """The worker running the job stopped heartbeating; the job was rescued by another."""
 
 
-class JobCancelled(DjobsError):
-    """The job was cancelled by an operator (the admin, ``jobs cancel``, ``djobs.operations.cancel``)."""
+class JobCancelled(JobInterrupted):
+    """The job was cancelled by an operator (the admin, ``jobs cancel``, ``djobs.operations.cancel``).
+
+    Recorded as the last error of every job an operator cancels, and raised
+    inside a running one to stop it (``JobContext.check_cancelled()`` raises it
+    too). It never leads to a retry: the row is ``cancelled`` already.
+    """
 
 
 class OutcomeNotStored(DjobsError):

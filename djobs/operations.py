@@ -13,10 +13,12 @@ workers: a job that moved on since it was selected is simply not counted.
     operations.retry(Job.objects.filter(state="discarded", path="shop.jobs.charge"))
     operations.cancel([41, 42])
 
-Cancelling a running job marks the row ``cancelled`` at once. The thread
-running it is not interrupted (threads cannot be killed); when it ends, the
-dispatcher's outcome write only touches rows still ``executing`` under its
-own process, so the late result is not recorded and the job stays cancelled.
+Cancelling a running job marks the row ``cancelled`` at once. Its worker
+notices within about a second (djobs.worker.cancels) and stops it:
+``JobCancelled`` is raised in its thread (an async job's task is cancelled)
+and its context's ``cancelled`` flag turns True. Whatever the job does then,
+its outcome is not recorded (the dispatcher writes only rows still
+``executing`` under its own process), so the job stays cancelled.
 """
 
 from __future__ import annotations
@@ -123,7 +125,8 @@ def run_now(jobs: JobSelection) -> int:
 def cancel(jobs: JobSelection) -> int:
     """Cancel jobs that are not finished yet, running ones included; return the count.
 
-    A running job keeps running in its thread, but its outcome is not recorded.
+    A running job is stopped by its worker within about a second (``JobCancelled``
+    in its thread); its outcome is not recorded, and it is never retried.
     """
     queryset = eligible("cancel", jobs)
     with transaction.atomic(using=queryset.db):

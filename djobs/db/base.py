@@ -143,6 +143,21 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
             )
             return {(int(pk), int(attempt)) for pk, attempt in cursor.fetchall()}
 
+    def job_get_holders(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
+        """Return ``id -> (state, worker_id, attempt)`` for the jobs among ``ids`` (a primary-key read).
+
+        The watchdog's check of its running jobs: a row no longer executing
+        under its worker and attempt was cancelled or rescued meanwhile.
+        """
+        from ..models import Job
+
+        rows = (
+            Job.objects.using(self.alias)
+            .filter(pk__in=list(ids))
+            .values_list("id", "state", "worker_id", "attempt")
+        )
+        return {int(pk): (state, worker, int(attempt)) for pk, state, worker, attempt in rows}
+
     def job_restore_unique(self, ids: Sequence[int]) -> int:
         """Give jobs back the unique key they were enqueued with, where it is free; return how many.
 

@@ -37,7 +37,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from .. import registry
-from ..exceptions import JobTimeout
+from ..exceptions import JobInterrupted
 from ..transitions import decide, format_traceback
 from .aio_watch import LoopWatch
 from .executor import Execution, arun_job
@@ -173,7 +173,7 @@ class AsyncExecutor:
                 try:
                     loop.run_forever()
                     break
-                except JobTimeout:
+                except JobInterrupted:
                     # An interruption meant for a coroutine blocking the loop that
                     # reached the loop itself (the job had just given control back).
                     logger.warning("djobs queue %r: a loop interruption missed its job", self.producer.queue)

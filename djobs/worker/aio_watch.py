@@ -6,7 +6,7 @@ runner's main loop calls ``LoopWatch.check`` on each tick; it posts a probe to
 the loop, and when the probe has waited LOOP_BLOCKED_AFTER seconds it reads
 the loop thread's stack to find which job holds it, and logs its name once.
 
-A blocking job past its deadline cannot see the cancellation of its task (the
+A blocking job past its deadline (or cancelled) cannot see the cancellation of its task (the
 loop never runs it), so ``JobTimeout`` is raised in the loop's thread, as for
 a thread pool's job: it surfaces when the job's code returns to Python. A job
 that blocks the loop LOOP_BLOCK_LIMIT seconds in a row is timed out that way
@@ -113,14 +113,17 @@ class LoopWatch:
         return None
 
     def interrupt(self, running: RunningJob) -> bool:
-        """Raise JobTimeout in the loop thread if ``running`` still holds it; say whether it did."""
+        """Raise JobTimeout (JobCancelled if cancelled) in the loop thread if ``running`` still holds it.
+
+        Say whether it did.
+        """
         if running.job.id in self._interrupted:
             return False
         with running.lock:
             if running.done or self.blocker() is not running:
                 return False
             self._interrupted.add(running.job.id)
-            return raise_in_thread(self.executor.thread_id)
+            return raise_in_thread(self.executor.thread_id, running.interruption)
 
 
 __all__ = ["LOOP_BLOCKED_AFTER", "LOOP_BLOCK_LIMIT", "LoopWatch"]

@@ -27,11 +27,12 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
 from .. import registry
-from ..context import JobContext
+from ..context import JobContext, stop_request
 from ..outcomes import Outcome
 from ..serialization import round_trip
 from ..signals import job_finished, job_started
-from ..transitions import Transition, decide, format_traceback
+from ..states import JobState
+from ..transitions import CANCELLED, Transition, decide, format_traceback
 
 if TYPE_CHECKING:
     from ..models import Job
@@ -150,7 +151,7 @@ def run_job(
     if before is not None:
         before()
     execution = execute(job, round_trip_arguments=round_trip_arguments)
-    transition = decide(job, execution, now())
+    transition = _decide(job, execution, now())
     responses = job_finished.send_robust(
         sender=type(job),
         job=job,
@@ -172,7 +173,7 @@ async def arun_job(
     """``run_job`` on an event loop: signals through ``asend_robust``, the job through ``aexecute``."""
     _log_receiver_errors(await job_started.asend_robust(sender=type(job), job=job), job)
     execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
-    transition = decide(job, execution, now())
+    transition = _decide(job, execution, now())
     responses = await job_finished.asend_robust(
         sender=type(job),
         job=job,
@@ -183,6 +184,15 @@ async def arun_job(
     )
     _log_receiver_errors(responses, job)
     return execution, transition
+
+
+def _decide(job: Job, execution: Execution, now: datetime) -> Transition:
+    # A job an operator cancelled while it ran ends cancelled whatever it did
+    # (raised JobCancelled, caught it and returned): the row says so already.
+    request = stop_request(job)
+    if request is not None and request.cancelled:
+        return Transition(JobState.CANCELLED, CANCELLED, finished_at=now, duration=execution.duration)
+    return decide(job, execution, now)
 
 
 def _log_receiver_errors(responses: list[tuple[Any, Any]], job: Job) -> None:

@@ -25,7 +25,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from ..db.base import dispatcher_thread
-from ..exceptions import JobTimeout
+from ..exceptions import JobInterrupted
 from ..transitions import decide, format_traceback
 from .aio import AsyncExecutor, JobKinds
 from .executor import Execution, run_job
@@ -363,8 +363,8 @@ class Producer:
                     if item is None:
                         return
                     self._run_one(*item, thread_id)
-                except JobTimeout:
-                    # A timeout raised just after its job ended; the job is settled.
+                except JobInterrupted:
+                    # A timeout or cancellation raised just after its job ended; the job is settled.
                     continue
         finally:
             self.abandoned.discard(thread_id)

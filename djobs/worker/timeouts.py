@@ -12,6 +12,10 @@ dropped: the row's outcome is already written, and writes are fenced.
 An async job's deadline cancels its task instead (``RunningJob.cancel``,
 djobs.worker.aio); a coroutine blocking its loop gets ``JobTimeout`` raised
 in the loop's thread, as a thread would (djobs.worker.aio_watch).
+
+A job cancelled while it runs (djobs.worker.cancels) is stopped the same way,
+with ``JobCancelled`` instead; its outcome is not recorded at all (the row is
+``cancelled`` already, or no longer this worker's).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..exceptions import JobTimeout
+from ..exceptions import JobInterrupted, JobTimeout
 
 if TYPE_CHECKING:
     from ..models import Job
@@ -53,6 +57,8 @@ class RunningJob:
     start_written: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     cancel: Callable[[], None] | None = None
+    # What ``expire`` raised in its thread: JobTimeout, or JobCancelled for a cancelled job.
+    interruption: type[JobInterrupted] = JobTimeout
 
     @property
     def key(self) -> int:
@@ -70,17 +76,24 @@ def clear_pending(thread_id: int) -> None:
     _set_async_exc(ctypes.c_ulong(thread_id), None)
 
 
-def expire(running: RunningJob, now: float | None = None) -> bool:
-    """Mark ``running`` as timed out if it is still running; say whether it was."""
+def expire(
+    running: RunningJob, now: float | None = None, interruption: type[JobInterrupted] = JobTimeout
+) -> bool:
+    """Mark ``running`` as settled (timed out, or cancelled) if it still runs; say whether it did.
+
+    Its thread gets ``interruption`` raised in it (an async job's task is cancelled),
+    and its outcome will not be recorded.
+    """
     with running.lock:
         if running.done or running.timed_out:
             return False
         running.timed_out = True
         running.timed_out_at = time.monotonic() if now is None else now
+        running.interruption = interruption
         if running.cancel is not None:
             running.cancel()
         else:
-            raise_in_thread(running.thread_id)
+            raise_in_thread(running.thread_id, interruption)
         return True
 
 

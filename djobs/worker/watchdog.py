@@ -1,7 +1,8 @@
 """The main loop's watch over running jobs and the dispatcher's own threads.
 
 Each tick the runner asks it to expire jobs past their deadline (recording
-the attempt as failed with ``JobTimeout``), to name async jobs blocking their
+the attempt as failed with ``JobTimeout``), to stop jobs cancelled while they
+run (djobs.worker.cancels), to name async jobs blocking their
 queue's event loop, to give a thread stuck past its timeout a replacement,
 and whether the recorder, heartbeat and loop threads still run. When a
 replacement cannot help any more it says so, and the process restarts.
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from ..exceptions import JobTimeout
+from ..exceptions import JobCancelled, JobTimeout
 from ..transitions import decide
 from .aio_watch import LOOP_BLOCK_LIMIT
+from .cancels import CancelWatch
 from .executor import Execution
 from .timeouts import RunningJob, expire, timeout_error
 
@@ -45,10 +47,12 @@ class Watchdog:
         self.recorder = recorder
         self.heartbeat_alive = heartbeat_alive
         self.worker_id = worker_id
+        self.cancels = CancelWatch(worker_id)
 
     def tick(self, now: float) -> None:
         """What the runner asks each tick, while serving and during the shutdown grace."""
         self.enforce_deadlines(now)
+        self.cancels.check(self.producers().values(), now)
         self.watch_loops(now)
 
     def enforce_deadlines(self, now: float) -> None:
@@ -134,11 +138,12 @@ class Watchdog:
                     producer.replace(running)
                     logger.error(
                         "djobs queue %r: async job %s %s ignores the cancellation of its task %.0fs "
-                        "past its timeout; its slot is freed",
+                        "past its %s; its slot is freed",
                         producer.queue,
                         running.job.id,
                         running.job.path,
                         now - (running.timed_out_at or now),
+                        _why(running),
                         extra={"queue": producer.queue, "job_id": running.job.id},
                     )
                     continue
@@ -155,15 +160,20 @@ class Watchdog:
                     return False
                 producer.replace(running)
                 logger.error(
-                    "djobs queue %r: a thread is stuck in job %s %s %.0fs past its timeout; a new "
+                    "djobs queue %r: a thread is stuck in job %s %s %.0fs past its %s; a new "
                     "thread takes its slot",
                     producer.queue,
                     running.job.id,
                     running.job.path,
                     now - (running.timed_out_at or now),
+                    _why(running),
                     extra={"queue": producer.queue, "job_id": running.job.id, "job_path": running.job.path},
                 )
         return True
+
+
+def _why(running: RunningJob) -> str:
+    return "cancellation" if issubclass(running.interruption, JobCancelled) else "timeout"
 
 
 __all__ = ["Watchdog"]
