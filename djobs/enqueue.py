@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from . import tracing
 from .conf import get_settings, validate_queue_name
 from .exceptions import EnqueueError
 from .hooks import hooks
@@ -149,11 +150,19 @@ def insert_pending(pending: Iterable[PendingJob]) -> list[Job]:
     A row whose unique key is already held comes back as the existing job with
     ``duplicate = True``. In ``TESTING = "inline"`` mode each job runs at once.
     """
-    from .db import get_ops
-
     rows = list(pending)
     if not rows:
         return []
+    # One span per call, bulk or not; each row's meta carries its trace context.
+    with tracing.enqueue_span(rows) as span:
+        jobs = _insert(rows)
+        tracing.enqueued(span, jobs)
+    return jobs
+
+
+def _insert(rows: list[PendingJob]) -> list[Job]:
+    from .db import get_ops
+
     conf = get_settings()
     if conf.TESTING == "inline":
         from .testing.inline import run_inline

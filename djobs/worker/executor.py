@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
-from .. import registry
+from .. import registry, tracing
 from ..context import JobContext, stop_request
 from ..outcomes import Outcome
 from ..serialization import round_trip
@@ -150,8 +150,10 @@ def run_job(
     _log_receiver_errors(job_started.send_robust(sender=type(job), job=job), job)
     if before is not None:
         before()
-    execution = execute(job, round_trip_arguments=round_trip_arguments)
-    transition = _decide(job, execution, now())
+    with tracing.run_span(job) as span:
+        execution = execute(job, round_trip_arguments=round_trip_arguments)
+        transition = _decide(job, execution, now())
+        tracing.ran(span, execution, transition)
     responses = job_finished.send_robust(
         sender=type(job),
         job=job,
@@ -172,8 +174,10 @@ async def arun_job(
 ) -> tuple[Execution, Transition]:
     """``run_job`` on an event loop: signals through ``asend_robust``, the job through ``aexecute``."""
     _log_receiver_errors(await job_started.asend_robust(sender=type(job), job=job), job)
-    execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
-    transition = _decide(job, execution, now())
+    with tracing.run_span(job) as span:
+        execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
+        transition = _decide(job, execution, now())
+        tracing.ran(span, execution, transition)
     responses = await job_finished.asend_robust(
         sender=type(job),
         job=job,
