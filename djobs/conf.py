@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "TASK_OPTIONS": {},
     # None (normal), "manual" (insert, never run) or "inline" (run at enqueue).
     "TESTING": None,
+    # runjobs serves its Prometheus metrics on this port (what --metrics-port sets); None: off.
+    "METRICS_PORT": None,
 }
 
 _POSITIVE_NUMBERS = (
@@ -282,6 +284,16 @@ def validate(raw: object) -> list[Problem]:
                 f"DJOBS['TASK_MODULES'] is {modules!r}; use a list of module names (['myproject.tasks']).",
             )
         )
+    port = raw.get("METRICS_PORT")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        problems.append(
+            Problem(
+                "djobs.E022",
+                "METRICS_PORT",
+                f"DJOBS['METRICS_PORT'] is {port!r}; use a TCP port number (9108, say) "
+                "or None for no metrics.",
+            )
+        )
     from .tasks_compat.options import task_options_problems
 
     for message in task_options_problems(raw.get("TASK_OPTIONS", {})):
@@ -320,6 +332,7 @@ class Settings:
     TASK_MODULES: list[str] = field(default_factory=list)
     TASK_OPTIONS: dict[str, dict[str, Any]] = field(default_factory=dict)
     TESTING: str | None = None
+    METRICS_PORT: int | None = None
     WAKE_POLL_INTERVAL: float = DEFAULTS["WAKE_POLL_INTERVAL"]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import traceback as tb_module
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,8 @@ class Transition:
     result: Any = None
     error: dict[str, Any] | None = None
     attempt_delta: int = 0
+    #: Seconds the attempt ran, for the worker's run-time histogram (not stored).
+    duration: float = field(default=0.0, compare=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -133,8 +135,19 @@ def decide(
     outcome = execution.outcome
     if outcome is None and not execution.failed:
         return Transition(
-            JobState.COMPLETED, COMPLETED, finished_at=now, result=storable_result(execution.value)
+            JobState.COMPLETED,
+            COMPLETED,
+            finished_at=now,
+            result=storable_result(execution.value),
+            duration=execution.duration,
         )
+    return replace(_decide_other(job, execution, now, backoff), duration=execution.duration)
+
+
+def _decide_other(
+    job: Job, execution: Execution, now: datetime, backoff: Callable[[int], float] | None
+) -> Transition:
+    outcome = execution.outcome
     if isinstance(outcome, Snooze):
         return _snooze(outcome, now)
     if isinstance(outcome, Cancel):

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from ..db.base import dispatcher_thread
 from ..hooks import TerminalJob, hooks
+from ..metrics.stats import WorkerStats
 from ..states import JobState
 from ..transitions import COMPLETED, DISCARDED, Transition, error_entry
 from .giveback import give_back
@@ -87,8 +88,8 @@ class Recorder:
         self.generation = 0
         self.recorded = 0
         self.dropped = 0
-        # Recorded outcomes by name (completed, retryable, exhausted...), for runjobs' summary.
-        self.outcomes: Counter[str] = Counter()
+        # Recorded outcomes by queue and name, run times, round trips: the summary and metrics.
+        self.stats = WorkerStats()
         self._thread = threading.Thread(target=self._run, name="djobs-recorder", daemon=True)
 
     @property
@@ -206,9 +207,20 @@ class Recorder:
             connections[ops.alias].close_if_unusable_or_obsolete()
             logger.warning("djobs could not write the start of %d job(s): %s", len(due), exc)
 
+    @property
+    def outcomes(self) -> Counter[str]:
+        """Recorded outcomes by name (completed, retried, exhausted...), all queues."""
+        counts: Counter[str] = Counter()
+        for (_queue, outcome), n in self.stats.snapshot().finished.items():
+            counts[outcome] += n
+        return counts
+
     def _write(self, ops: DatabaseOps, batch: list[tuple[Job, Transition]], stopping: bool) -> None:
+        began = time.monotonic()
         held = self._record(ops, batch, stopping)
+        write_seconds = time.monotonic() - began
         terminal = []
+        observed = []
         for job, transition in batch:
             recorded = held.get(job.id)
             if recorded is None:
@@ -221,13 +233,14 @@ class Recorder:
                     extra={"job_id": job.id, "job_path": job.path, "outcome": transition.outcome},
                 )
                 continue
-            self.outcomes[recorded.outcome] += 1
+            observed.append((job.queue, recorded.outcome, transition.duration))
             if recorded.is_terminal:
                 terminal.append(TerminalJob(job.id, recorded.state, job.queue, job.meta or {}))
             if recorded.outcome != COMPLETED:
                 _log_outcome(job, recorded)
         self.holdings.discard(job.id for job, _ in batch)
         self.recorded += len(held)
+        self.stats.observe_round(observed, write_seconds)
         # Hooks first: until they have run, the outcomes still count as pending,
         # so a burst run cannot see "nothing left" while a hook is about to
         # enqueue more (a batch's callback).

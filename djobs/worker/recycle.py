@@ -15,6 +15,9 @@ import resource
 import sys
 from dataclasses import dataclass
 
+#: Exit status of a recycled worker process under a supervisor (it starts another).
+RECYCLE = 76
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -48,4 +51,4 @@ def current_rss_mb() -> float:
         return peak / 1e6 if sys.platform == "darwin" else peak / 1e3
 
 
-__all__ = ["RecyclePolicy", "current_rss_mb"]
+__all__ = ["RECYCLE", "RecyclePolicy", "current_rss_mb"]

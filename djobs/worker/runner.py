@@ -129,6 +129,8 @@ class Runner:
         self.recycle = recycle or RecyclePolicy()
         #: Why this process is being recycled (``--max-jobs``/``--max-memory``), once it is.
         self.recycling: str | None = None
+        #: Jobs handed back to other workers (unstarted at a stop or recycle, running past the grace).
+        self.released = 0
         self._recycle_checked = 0.0
 
     def _running_jobs(self) -> list[RunningJob]:
@@ -218,12 +220,14 @@ class Runner:
             self._stop.wait(tick)
 
     def _recycled(self, now: float) -> bool:
-        """Check the recycle limits about once a second; True once the process may exit."""
+        """Check the recycle limits; True once the process may exit."""
         if self.recycling is None:
-            if now - self._recycle_checked < 1.0:
-                return False
-            self._recycle_checked = now
-            reason = self.recycle.reason(self.recorder.recorded, current_rss_mb())
+            # The count is checked every tick; the memory (a /proc read) once a second.
+            rss = None
+            if now - self._recycle_checked >= 1.0:
+                self._recycle_checked = now
+                rss = current_rss_mb()
+            reason = self.recycle.reason(self.recorder.recorded, rss)
             if reason is None:
                 return False
             self.recycling = reason
@@ -296,12 +300,12 @@ class Runner:
             producer.join(2.0)
         # Claimed but not started: give them back now rather than start them late.
         unstarted = [job for p in self.producers.values() for job in p.take_unstarted()]
-        released = self._release(unstarted, STOPPED_REASON)
+        self._release(unstarted, STOPPED_REASON)
         grace_end = time.monotonic() + self.conf.SHUTDOWN_GRACE
         while time.monotonic() < grace_end and any(p.busy() for p in self.producers.values()):
             self.watchdog.tick(time.monotonic())
             time.sleep(0.01)
-        released += self._release_running()
+        self._release_running()
         self.recorder.stop(timeout=30.0)
         # Stopped before the row is deleted: a heartbeat finding it gone would re-register.
         self.heartbeat.stop()
@@ -318,8 +322,8 @@ class Runner:
             self.worker_id,
             sum(p.claimed for p in self.producers.values()),
             self.recorder.recorded,
-            len(released),
-            extra={"djobs_worker": self.worker_id, "released": len(released)},
+            self.released,
+            extra={"djobs_worker": self.worker_id, "released": self.released},
         )
         connections.close_all()
 
@@ -342,6 +346,7 @@ class Runner:
             return []
         moved = give_back(self.ops, jobs, worker_id=self.worker_id, reason=reason, holdings=self.holdings)
         released = [job.id for job in moved or []]
+        self.released += len(released)
         if released:
             logger.warning(
                 "djobs released %d job(s) it will not finish; other workers will run them",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -13,6 +14,8 @@ from django.db import connections
 
 from djobs.conf import get_settings, validate_queue_name
 from djobs.worker.logsetup import FORMATS, worker_logging
+from djobs.worker.recycle import RECYCLE
+from djobs.worker.supervisor import SLOT_ENV
 
 if TYPE_CHECKING:
     from djobs.worker.runner import Runner
@@ -40,6 +43,17 @@ def parse_queue(value: str) -> tuple[str, int]:
     return name.strip(), concurrency
 
 
+def positive_int(value: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer of at least 1")
+    return number
+
+
 class Command(BaseCommand):
     help = "Run djobs workers for one or more queues."
 
@@ -63,6 +77,33 @@ class Command(BaseCommand):
             help="Exit with status 75 instead of re-executing itself when its threads are stuck.",
         )
         parser.add_argument(
+            "--processes",
+            type=positive_int,
+            default=1,
+            metavar="N",
+            help="Run N worker processes under one supervisor (for CPU-bound jobs); default 1.",
+        )
+        parser.add_argument(
+            "--max-jobs",
+            type=positive_int,
+            metavar="N",
+            help="Replace the worker process after it recorded N outcomes (running jobs finish first).",
+        )
+        parser.add_argument(
+            "--max-memory",
+            type=positive_int,
+            metavar="MB",
+            help="Replace the worker process once its resident memory reaches MB "
+            "(running jobs finish first).",
+        )
+        parser.add_argument(
+            "--metrics-port",
+            type=positive_int,
+            metavar="PORT",
+            help="Serve Prometheus metrics on PORT/metrics (default: DJOBS['METRICS_PORT']; one port "
+            "for all --processes).",
+        )
+        parser.add_argument(
             "--log-format",
             choices=FORMATS,
             default="text",
@@ -81,8 +122,27 @@ class Command(BaseCommand):
             queues[name] = concurrency
         if not queues:
             queues = dict(get_settings().QUEUES)
+        metrics_port = options["metrics_port"] or get_settings().METRICS_PORT
+        if metrics_port:
+            from djobs.metrics import prometheus
+
+            prometheus()  # a missing library is an error now, not in a child process
+        if options["processes"] > 1:
+            if options["burst"]:
+                raise CommandError("--processes runs a long-lived group; use --burst without it.")
+            from djobs.worker.supervisor import supervise
+
+            with worker_logging(options["verbosity"], options["log_format"]):
+                sys.exit(supervise(sys.argv, options["processes"], metrics_port=metrics_port))
         with worker_logging(options["verbosity"], options["log_format"]):
-            status = self._serve(queues, options)
+            status = self._serve(queues, options, metrics_port)
+        if status == RECYCLE:
+            if os.environ.get(SLOT_ENV):
+                sys.exit(RECYCLE)  # the supervisor starts another
+            logger.info("djobs: the worker process starts afresh (recycled)")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execv(sys.executable, [sys.executable, *sys.argv])
         if status == RESTART:
             if options["burst"] or options["no_restart"]:
                 sys.exit(RESTART)
@@ -91,14 +151,23 @@ class Command(BaseCommand):
             sys.stderr.flush()
             os.execv(sys.executable, [sys.executable, *sys.argv])
 
-    def _serve(self, queues: dict[str, int], options: dict[str, Any]) -> int:
+    def _serve(self, queues: dict[str, int], options: dict[str, Any], metrics_port: int | None) -> int:
+        from djobs.metrics.worker import exported
+        from djobs.worker.recycle import RecyclePolicy
         from djobs.worker.runner import Runner
 
-        runner = Runner(queues, burst=options["burst"])
+        # A burst run ends by itself: recycling it would only leave jobs behind.
+        recycle = (
+            RecyclePolicy() if options["burst"] else RecyclePolicy(options["max_jobs"], options["max_memory"])
+        )
+        runner = Runner(queues, burst=options["burst"], recycle=recycle)
         log_banner(runner)
         warn_unused_queues(queues)
         started = time.monotonic()
-        status = runner.run()
+        with exported(runner, metrics_port):
+            status = runner.run()
+        if runner.recycling:
+            return RECYCLE
         if options["burst"]:
             log_burst_summary(runner, time.monotonic() - started)
         return status
