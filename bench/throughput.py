@@ -4,10 +4,16 @@
     DATABASE_URL=mysql://root@127.0.0.1:3306/x .venv/bin/python bench/throughput.py   # MySQL, MariaDB
     .venv/bin/python bench/throughput.py              # SQLite file in /tmp
     .venv/bin/python bench/throughput.py --jobs 20000 100000 --concurrency 10
+    .venv/bin/python bench/throughput.py --otel   # OpenTelemetry SDK configured (djobs[otel] + sdk)
 
 Prints, per run: jobs/s over the processing window (first claim to last
 completion, from the rows), jobs/s over the whole process lifetime (start-up
 included), and the worker process's peak RSS (VmHWM).
+
+With ``--otel`` both this process (the enqueue) and the worker configure an
+OpenTelemetry SDK tracer provider whose BatchSpanProcessor hands spans to an
+exporter that drops them: every job then gets a trace context in its meta and
+a span per execution, and the figure is their cost minus the network export.
 """
 
 from __future__ import annotations
@@ -34,11 +40,48 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def run_worker(concurrency: int, timeout: float) -> tuple[float, float | None, int]:
+# Runs manage.py with an OpenTelemetry SDK provider configured (``--otel``).
+OTEL_BOOT = """
+import runpy, sys
+sys.path.insert(0, sys.argv[1])
+from bench.throughput import configure_otel
+configure_otel()
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def configure_otel() -> None:
+    """Install an SDK tracer provider exporting, in batches, to nowhere."""
+    from collections.abc import Sequence
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Drop()))
+    trace.set_tracer_provider(provider)
+
+
+def run_worker(concurrency: int, timeout: float, otel: bool = False) -> tuple[float, float | None, int]:
     env = {**os.environ, "DEBUG": "False", "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
+    boot = ["-c", OTEL_BOOT, str(ROOT)] if otel else []
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runjobs", "--burst", "--queue", f"bench={concurrency}"],
+        [
+            sys.executable,
+            *boot,
+            str(ROOT / "manage.py"),
+            "runjobs",
+            "--burst",
+            "--queue",
+            f"bench={concurrency}",
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -71,22 +114,27 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="*", default=[20_000, 100_000])
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--otel", action="store_true", help="Trace enqueues and runs (OpenTelemetry SDK).")
+    parser.add_argument("--name", default="throughput", help="Database suffix (djobs_bench_<name>).")
     args = parser.parse_args()
-    setup_django("throughput")
+    setup_django(args.name)
+    if args.otel:
+        configure_otel()
 
     from django.db.models import Max, Min
 
     from djobs.models import Job
     from tests.testapp.worker_jobs import noop
 
-    print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process")
+    traced = ", OpenTelemetry spans" if args.otel else ""
+    print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process{traced}")
     for n in args.jobs:
         truncate_jobs()
         bench = noop.using(queue="bench")
         for start in range(0, n, 10_000):
             bench.enqueue_many([() for _ in range(min(10_000, n - start))])
         analyze()
-        wall, peak, status = run_worker(args.concurrency, args.timeout)
+        wall, peak, status = run_worker(args.concurrency, args.timeout, args.otel)
         done = Job.objects.filter(queue="bench", state="completed").count()
         window = Job.objects.filter(queue="bench").aggregate(a=Min("attempted_at"), f=Max("finished_at"))
         seconds = (window["f"] - window["a"]).total_seconds() if window["f"] else float("nan")
