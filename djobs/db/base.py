@@ -29,6 +29,8 @@ class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
     """SQL for one database alias. Subclasses set the capability flags."""
 
     supports_listen_notify = False
+    #: Whether a worker may hold a LISTEN session open for wake-ups (not behind a transaction pooler).
+    supports_listen = False
     #: Whether the planner can estimate a query's rows cheaply (djobs.db.estimates).
     supports_row_estimates = False
 

@@ -283,6 +283,7 @@ class _PostgresDispatch(DatabaseOps):
 class PostgresOps(_PostgresDispatch):
     append_error_sql = staticmethod(_append_error)
     supports_listen_notify = True
+    supports_listen = True
     supports_row_estimates = True
     db_now_sql = "now()"
 

@@ -116,7 +116,7 @@ class Runner:
             ]
         )
         self.notifier: Notifier | None = None
-        if self.ops.supports_listen_notify:
+        if self.ops.supports_listen:
             self.notifier = Notifier(
                 self.ops, self._wake_one, self._wake_all, retry_interval=self.conf.POLL_INTERVAL
             )
