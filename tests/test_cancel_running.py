@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from djobs import operations
 from djobs.context import JobContext, StopRequest, request_stop
@@ -15,6 +18,7 @@ from djobs.exceptions import JobCancelled, JobInterrupted, JobTimeout
 from djobs.models import Job
 from djobs.states import JobState
 from djobs.worker.cancels import stop_requests
+from djobs.worker.runner import Runner
 from djobs.worker.timeouts import RunningJob
 from tests.factories import JobFactory
 from tests.fault_support import in_state
@@ -165,3 +169,48 @@ def test_job_whose_helper_thread_checks_the_flag_stops_cleanly(
     job.refresh_from_db()
     assert (job.state, job.attempt) == ("cancelled", 1), worker.output()
     assert not has_marker(job, "helper ran to the end")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_watch_reads_its_running_jobs_at_most_once_per_interval_and_stops_the_cancelled_one() -> None:
+    runner = Runner({"default": 1}, burst=True, install_signals=False)
+    producer = runner.producers["default"]
+    producer.poll_interval = 0.5  # the read interval is min(1 s, POLL_INTERVAL)
+    watch = runner.watchdog.cancels
+    row = JobFactory(state="executing", worker_id=runner.worker_id, attempt=1)
+    interrupted = threading.Event()
+    started = threading.Event()
+
+    def job_thread() -> None:
+        try:
+            started.set()
+            for _ in range(200):
+                time.sleep(0.01)
+        except JobCancelled:
+            interrupted.set()
+
+    thread = threading.Thread(target=job_thread)
+    thread.start()
+    started.wait(5)
+    assert thread.ident is not None
+    running = RunningJob(Job.objects.get(pk=row.pk), thread.ident, started=0.0, deadline=None)
+    runner.holdings.add([row.pk])
+    connection = connections[producer.ops.alias]
+
+    def check_at(now: float) -> tuple[int, int]:
+        """Return (jobs stopped, queries made) of one check at monotonic time ``now``."""
+        with CaptureQueriesContext(connection) as queries:
+            stopped = watch.check(runner.producers.values(), now)
+        return stopped, len(queries)
+
+    assert check_at(100.0) == (0, 0)  # nothing running: no read
+    producer.running[thread.ident] = running
+    assert check_at(100.0) == (0, 1)  # one read; still executing here
+    assert check_at(100.4) == (0, 0)  # within the interval: no read
+    operations.cancel([row.pk])
+    assert check_at(100.5) == (1, 1)
+    thread.join(5)
+    assert interrupted.is_set()
+    assert running.timed_out and running.interruption is JobCancelled
+    assert JobContext(running.job).cancelled
+    assert row.pk not in runner.holdings  # cancelled: nothing left for orphan repair
