@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from ..exceptions import UnstorableValueError
 from .inserts import _INSERT_COLUMNS, _PLACEHOLDERS, InsertOps
@@ -33,12 +33,17 @@ if TYPE_CHECKING:
     from ..enqueue import PendingJob
     from ..models import Job
 
-# MySQL's error number for a duplicate key; MariaDB's for a failed CHECK.
+# MySQL's error numbers for a duplicate key and a lock wait timeout; MariaDB's for a failed CHECK.
 ER_DUP_ENTRY = 1062
+ER_LOCK_WAIT_TIMEOUT = 1205
 ER_CONSTRAINT_FAILED = 4025
 #: How deep MariaDB's json_valid() lets lists and dicts nest (its JSON_DEPTH of 32
 #: counts the innermost values as a level).
 MARIADB_JSON_DEPTH = 31
+
+
+def _key(row: PendingJob) -> str:
+    return row.unique_key or ""
 
 
 def json_depth(value: Any) -> int:
@@ -127,17 +132,28 @@ class MySQLInserts(InsertOps):
         return job
 
     def _insert_ignoring_conflicts(self, rows: Sequence[PendingJob]) -> list[tuple[int, str]]:
-        # In key order: transactions inserting overlapping keys then take the unique
-        # index's locks in the same order. In any other order InnoDB can deadlock
-        # them (2 runs in 6 of the concurrent bulk test), and a deadlock rolls back
-        # the caller's whole transaction.
-        rows = sorted(rows, key=lambda row: row.unique_key or "")
+        # Two transactions inserting overlapping keys in different orders can
+        # deadlock in InnoDB (a duplicate waits with a gap lock that the other's
+        # next insert then waits for: 2 runs in 6 of the concurrent bulk test), and
+        # a deadlock rolls back the caller's whole transaction. In key order they
+        # take the locks in one order and never do. So: first in the order given
+        # (ids follow it, as elsewhere) without waiting for any lock; if a lock is
+        # held, that statement alone is undone and the rows go again in key order.
         if not self._returns_from_insert():
-            return self._insert_one_by_one(rows)
+            return self._insert_one_by_one(sorted(rows, key=_key))
+        if self.connection.mysql_is_mariadb and len(rows) > 1:  # type: ignore[attr-defined]
+            try:
+                return self._insert_ignore(rows, prefix="SET STATEMENT innodb_lock_wait_timeout = 0 FOR ")
+            except OperationalError as exc:
+                if not exc.args or exc.args[0] != ER_LOCK_WAIT_TIMEOUT:
+                    raise
+        return self._insert_ignore(sorted(rows, key=_key))
+
+    def _insert_ignore(self, rows: Sequence[PendingJob], prefix: str = "") -> list[tuple[int, str]]:
         params: list[Any] = []
         for row in rows:
             params.extend(self._row_params(row))
-        sql = "INSERT IGNORE" + _INSERT[len("INSERT") :] + ", ".join([_PLACEHOLDERS] * len(rows))
+        sql = prefix + "INSERT IGNORE" + _INSERT[len("INSERT") :] + ", ".join([_PLACEHOLDERS] * len(rows))
         with transaction.atomic(using=self.alias), self.connection.cursor() as cursor:
             cursor.execute(sql + " RETURNING id, unique_key", params)
             inserted = [(int(pk), str(key)) for pk, key in cursor.fetchall()]
