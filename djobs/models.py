@@ -126,6 +126,10 @@ class Job(models.Model):
                 name="djobs_job_executing",
             ),
             models.Index(fields=["path", "state"], name="djobs_job_path_state"),
+            # Workflow steps waiting for their dependencies (the dashboard's counts).
+            models.Index(
+                fields=["state", "queue"], condition=Q(state=JobState.WAITING), name="djobs_job_waiting"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -226,3 +230,6 @@ class WorkerProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+from .workflows.models import Workflow, WorkflowEdge, WorkflowStep, WorkflowState  # noqa: E402, F401

@@ -13,6 +13,9 @@ class JobState(models.TextChoices):
     COMPLETED = "completed", "Completed"
     DISCARDED = "discarded", "Discarded"
     CANCELLED = "cancelled", "Cancelled"
+    # A workflow step whose dependencies have not all completed; never claimed.
+    # Last, so the bits of the states before it (stored in unique_states) stay.
+    WAITING = "waiting", "Waiting"
 
 
 TERMINAL_STATES: frozenset[str] = frozenset({JobState.COMPLETED, JobState.DISCARDED, JobState.CANCELLED})

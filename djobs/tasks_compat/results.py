@@ -29,6 +29,7 @@ _STATUS = {
     JobState.SCHEDULED: TaskResultStatus.READY,
     JobState.AVAILABLE: TaskResultStatus.READY,
     JobState.RETRYABLE: TaskResultStatus.READY,
+    JobState.WAITING: TaskResultStatus.READY,
     JobState.EXECUTING: TaskResultStatus.RUNNING,
     JobState.COMPLETED: TaskResultStatus.SUCCESSFUL,
     JobState.DISCARDED: TaskResultStatus.FAILED,
