@@ -232,4 +232,4 @@ class WorkerProcess(models.Model):
         return f"{self.hostname}:{self.pid}"
 
 
-from .workflows.models import Workflow, WorkflowEdge, WorkflowStep, WorkflowState  # noqa: E402, F401
+from .workflows.models import Workflow, WorkflowEdge, WorkflowState, WorkflowStep  # noqa: E402, F401

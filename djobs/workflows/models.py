@@ -79,5 +79,8 @@ class WorkflowEdge(models.Model):
             models.Index(fields=["dependent_id"], name="djobs_workflow_edge_dependent"),
         ]
 
+    def __str__(self) -> str:
+        return f"job {self.dependent_id} after job {self.dependency_id}"
+
 
 __all__ = ["Workflow", "WorkflowEdge", "WorkflowState", "WorkflowStep"]
