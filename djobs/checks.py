@@ -80,3 +80,26 @@ def check_queues_in_use(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
         )
         for message in unused_queue_messages(get_settings().QUEUES, used_queues())
     ]
+
+
+@register("djobs")
+def check_transaction_pooling(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when TRANSACTION_POOLING is on for a database that is not PostgreSQL (it changes nothing)."""
+    raw = getattr(settings, "DJOBS", {})
+    if not isinstance(raw, dict) or validate(raw):
+        return []  # reported by check_settings
+    from .conf import get_settings
+
+    conf = get_settings()
+    engine = str(settings.DATABASES.get(conf.DATABASE, {}).get("ENGINE", ""))
+    if not conf.TRANSACTION_POOLING or "postgresql" in engine:
+        return []
+    return [
+        Warning(
+            f"DJOBS['TRANSACTION_POOLING'] is True but the database {conf.DATABASE!r} is {engine}, "
+            "not PostgreSQL: the setting changes nothing there.",
+            hint="Remove TRANSACTION_POOLING, or set it only where DJOBS['DATABASE'] is a PostgreSQL "
+            "database reached through PgBouncer in transaction mode.",
+            id="djobs.W003",
+        )
+    ]

@@ -31,8 +31,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between polls for due scheduled/retryable jobs and, without
     # LISTEN/NOTIFY, for new jobs.
     "POLL_INTERVAL": 1.0,
-    # Without LISTEN/NOTIFY or a free change counter (MySQL, MariaDB): seconds
-    # between an idle worker process's looks for new jobs, one indexed query each.
+    # Without LISTEN/NOTIFY or a free change counter (MySQL, MariaDB, PostgreSQL with
+    # TRANSACTION_POOLING): seconds between an idle worker process's looks for new
+    # jobs, one indexed query each.
     "WAKE_POLL_INTERVAL": 0.05,
     "HEARTBEAT_INTERVAL": 5.0,
     # A worker whose heartbeat is older than this is presumed dead; its jobs are rescued.
@@ -62,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "TESTING": None,
     # runjobs serves its Prometheus metrics on this port (what --metrics-port sets); None: off.
     "METRICS_PORT": None,
+    # PostgreSQL behind a transaction-mode pooler (PgBouncer): no LISTEN, no prepared
+    # statements, no session SET; idle workers look for new jobs every WAKE_POLL_INTERVAL.
+    "TRANSACTION_POOLING": False,
 }
 
 _POSITIVE_NUMBERS = (
@@ -267,6 +271,15 @@ def validate(raw: object) -> list[Problem]:
                 f"DJOBS['ASYNC_COMMIT'] is {raw['ASYNC_COMMIT']!r}; use True or False.",
             )
         )
+    if not isinstance(raw.get("TRANSACTION_POOLING", False), bool):
+        problems.append(
+            Problem(
+                "djobs.E003",
+                "TRANSACTION_POOLING",
+                f"DJOBS['TRANSACTION_POOLING'] is {raw['TRANSACTION_POOLING']!r}; use True (the "
+                "database is reached through a transaction-mode pooler such as PgBouncer) or False.",
+            )
+        )
     if not isinstance(raw.get("NOTIFY", True), bool):
         problems.append(
             Problem("djobs.E003", "NOTIFY", f"DJOBS['NOTIFY'] is {raw['NOTIFY']!r}; use True or False.")
@@ -334,6 +347,7 @@ class Settings:
     TESTING: str | None = None
     METRICS_PORT: int | None = None
     WAKE_POLL_INTERVAL: float = DEFAULTS["WAKE_POLL_INTERVAL"]
+    TRANSACTION_POOLING: bool = False
 
 
 _cache: Settings | None = None

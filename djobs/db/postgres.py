@@ -1,4 +1,12 @@
-"""PostgreSQL: SKIP LOCKED claims and LISTEN/NOTIFY wake-ups."""
+"""PostgreSQL: SKIP LOCKED claims and LISTEN/NOTIFY wake-ups.
+
+With ``DJOBS["TRANSACTION_POOLING"]`` (PgBouncer in transaction mode) a client
+connection may reach a different server session at every transaction, so
+nothing here may outlive one: no LISTEN (an idle producer watches
+``change_counter()`` instead, as on MySQL), no named prepared statements, and
+no ``SET`` on the session. Enqueue still sends NOTIFY: it is part of the
+enqueuing transaction, and workers connected directly still hear it.
+"""
 
 from __future__ import annotations
 
@@ -23,14 +31,11 @@ from .fragments import (
 )
 from .inserts import _INSERT_COLUMNS as INSERT_COLUMNS
 from .inserts import _PLACEHOLDERS as PLACEHOLDERS
+from .postgres_wakeups import NOTIFY_CHANNEL, PostgresWakeups, pooling
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
     from ..models import Job
-
-# One channel for the whole database; the payload is the queue name, so a
-# worker can ignore wake-ups for queues it does not serve.
-NOTIFY_CHANNEL = "djobs_insert"
 
 
 def _claim_sql(columns: str) -> str:
@@ -143,9 +148,15 @@ _STAGE_SQL = f"""
 class _PostgresDispatch(DatabaseOps):
     """The dispatcher's SQL on PostgreSQL."""
 
+    @property
+    def _prepare(self) -> bool:
+        # A named prepared statement lives in one server session; behind a
+        # transaction pooler the next execute may reach another one.
+        return not pooling()
+
     @contextmanager
     def _hot_cursor(self) -> Iterator[Any]:
-        """Yield a server-side-binding cursor whose statements are prepared.
+        """Yield a server-side-binding cursor whose statements are prepared (see ``_prepare``).
 
         The claim and outcome statements run thousands of times a second; with
         Django's client-side binding each would be planned again, and planning
@@ -153,6 +164,11 @@ class _PostgresDispatch(DatabaseOps):
         a queue drains. The dispatcher's session also skips waiting for the WAL
         flush (DJOBS["ASYNC_COMMIT"]); a database crash can only make a job run again.
         Other callers get the prepared statements only.
+
+        Behind a transaction pooler (DJOBS["TRANSACTION_POOLING"]) neither:
+        statements are bound on the server but not prepared, and commits wait
+        for the flush. A session SET would land on whichever server session the
+        pooler lent, and stay there for its next client.
         """
         import psycopg
 
@@ -163,7 +179,8 @@ class _PostgresDispatch(DatabaseOps):
             # Only the dispatcher's own threads (claimers, recorder) change their
             # session: a web request or job calling this keeps full durability.
             if (
-                getattr(dispatcher_thread, "active", False)
+                not pooling()
+                and getattr(dispatcher_thread, "active", False)
                 and getattr(wrapper, "_djobs_tuned", None) is not raw
                 and not wrapper.in_atomic_block
             ):
@@ -176,7 +193,7 @@ class _PostgresDispatch(DatabaseOps):
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS) + f", {rekey('j.')} AS rekey")
         with self._hot_cursor() as cursor:
-            cursor.execute(sql, [queue, limit, worker_id], prepare=True, binary=True)
+            cursor.execute(sql, [queue, limit, worker_id], prepare=self._prepare, binary=True)
             rows = cursor.fetchall()
         if not rows:
             return []
@@ -189,7 +206,7 @@ class _PostgresDispatch(DatabaseOps):
         counts: dict[str, int] = {}
         rekeyed = []
         with self._hot_cursor() as cursor:
-            cursor.execute(_STAGE_SQL, [now, limit], prepare=True)
+            cursor.execute(_STAGE_SQL, [now, limit], prepare=self._prepare)
             for queue, pk in cursor.fetchall():
                 counts[queue] = counts.get(queue, 0) + 1
                 if pk is not None:
@@ -216,7 +233,7 @@ class _PostgresDispatch(DatabaseOps):
                 }
             )
         with self._hot_cursor() as cursor:
-            cursor.execute(_RECORD_SQL, [json.dumps(items), worker_id], prepare=True)
+            cursor.execute(_RECORD_SQL, [json.dumps(items), worker_id], prepare=self._prepare)
             rows = cursor.fetchall()
         rekeyed = [pk for pk, key in rows if key]
         if rekeyed:
@@ -231,7 +248,7 @@ class _PostgresDispatch(DatabaseOps):
             worker_id,
         ]
         with self._hot_cursor() as cursor:
-            cursor.execute(_MARK_STARTED_SQL, params, prepare=True)
+            cursor.execute(_MARK_STARTED_SQL, params, prepare=self._prepare)
 
     def job_rescue(self, *, now: Any, exclude_worker: str) -> list[MovedJob]:
         params = {**give_back_params(RESCUED, now, now), "me": exclude_worker}
@@ -257,33 +274,10 @@ class _PostgresDispatch(DatabaseOps):
             cursor.execute(_DELETE_SQL, [state, before, limit])
             return int(cursor.rowcount)
 
-    # -- LISTEN ------------------------------------------------------------------
 
-    def listen_connect(self) -> Any:
-        """Open a dedicated autocommit connection LISTENing on NOTIFY_CHANNEL."""
-        import psycopg
-
-        params = dict(self.connection.get_connection_params())
-        for key in ("cursor_factory", "context", "prepare_threshold"):
-            params.pop(key, None)
-        conn = psycopg.connect(autocommit=True, **params)
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return conn
-
-    def listen_break(self, conn: Any) -> None:
-        conn.pgconn.finish()
-
-    def listen_wait(self, conn: Any, timeout: float) -> list[str]:
-        """Wait up to ``timeout`` s for notifications; return their payloads (queue names)."""
-        return [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)] + [
-            n.payload for n in conn.notifies(timeout=0)
-        ]
-
-
-class PostgresOps(_PostgresDispatch):
+class PostgresOps(PostgresWakeups, _PostgresDispatch):
     append_error_sql = staticmethod(_append_error)
     supports_listen_notify = True
-    supports_listen = True
     supports_row_estimates = True
     db_now_sql = "now()"
 
