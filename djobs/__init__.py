@@ -32,12 +32,15 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .batches import batch
     from .enqueue import enqueue_many
+    from .workflows import Workflow, chain
 
 # Names that need the app registry are imported on first use, so that
 # ``import djobs`` works in settings files and before django.setup().
 _LAZY = {
     "enqueue_many": "djobs.enqueue",
     "batch": "djobs.batches",
+    "Workflow": "djobs.workflows",
+    "chain": "djobs.workflows",
 }
 
 
@@ -63,7 +66,9 @@ __all__ = [
     "Snooze",
     "UnknownJobError",
     "UnstorableValueError",
+    "Workflow",
     "batch",
+    "chain",
     "enqueue_many",
     "job",
     "job_finished",

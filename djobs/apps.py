@@ -20,6 +20,9 @@ class DjobsConfig(AppConfig):
         from .hooks import hooks
 
         wiring.connect(hooks)  # batch counting and completion
+        from .workflows import wiring as workflow_wiring
+
+        workflow_wiring.connect(hooks)  # releasing workflow steps
         if uses_jobs_backend():
             from .tasks_compat import finished, resolve
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from .exceptions import JobCancelled
 if TYPE_CHECKING:
     from .batches import BatchHandle
     from .decorators import Enqueuer
+    from .enqueue import PendingJob
     from .models import Job
 
 
@@ -84,6 +86,60 @@ class JobContext:
 
             raise BatchError(f"Job {self.job.pk} ({self.job.path}) is not in a batch; enqueue it directly.")
         return batch.enqueue(job_function, *args, **kwargs)
+
+    @property
+    def workflow_id(self) -> str | None:
+        """Return the id of the workflow this job is a step of, or None."""
+        value = (self.job.meta or {}).get("workflow_id")
+        return str(value) if value is not None else None
+
+    @property
+    def step(self) -> str | None:
+        """Return this job's step name in its workflow, or None."""
+        value = (self.job.meta or {}).get("workflow_step")
+        return str(value) if value is not None else None
+
+    def dependency_results(self) -> dict[str, Any]:
+        """Return ``step name -> result`` of the steps this workflow step waited for (one query each).
+
+        A dependency that ended without a result (or was ignored after
+        failing, see ``ignore_failed_deps``) reads as None.
+        """
+        if self.workflow_id is None:
+            return {}
+        from .workflows.store import dependency_results
+
+        return dependency_results(int(self.job.pk))
+
+    def add_step(
+        self,
+        name: str,
+        job: PendingJob,
+        *,
+        deps: Iterable[str] = (),
+        dependents: Iterable[str] = (),
+        ignore_failed_deps: bool = False,
+    ) -> Job:
+        """Add step ``name`` to this job's workflow while it runs; return its job.
+
+        It waits for ``deps`` (steps of the workflow; completed ones count as
+        met), and each of ``dependents``, steps still waiting, now waits for
+        it too::
+
+            for page in pages:
+                context.add_step(f"parse-{page}", parse_page.new(page), dependents=["notify"])
+        """
+        from .workflows.errors import WorkflowError
+        from .workflows.store import add_step
+
+        if self.workflow_id is None:
+            raise WorkflowError(
+                f"Job {self.job.pk} ({self.job.path}) is not a workflow step; enqueue the job directly."
+            )
+        from .workflows.api import check_step
+
+        spec = check_step(name, job, deps, ignore_failed_deps)
+        return add_step(self.workflow_id, spec, dependents=tuple(dependents))
 
     async def aenqueue_in_batch(self, job_function: Enqueuer[Any, Any], *args: Any, **kwargs: Any) -> Job:
         """``enqueue_in_batch`` for async jobs: reads the batch and inserts in the async ORM's thread."""

@@ -16,6 +16,7 @@ from .fragments import RESTORE_KEY_SQL, MovedJob
 from .inserts import InsertOps
 from .operator import OperatorOps
 from .workers import WorkerOps
+from .workflows import WorkflowOps
 
 if TYPE_CHECKING:
     from ..models import Job
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 dispatcher_thread = threading.local()
 
 
-class DatabaseOps(InsertOps, WorkerOps, OperatorOps):
+class DatabaseOps(InsertOps, WorkerOps, OperatorOps, WorkflowOps):
     """SQL for one database alias. Subclasses set the capability flags."""
 
     supports_listen_notify = False

@@ -1,0 +1,418 @@
+"""Workflow SQL: step and edge rows, and the release of a step's dependents when it ends.
+
+Release is exactly once per step, decided by two conditional updates in one
+transaction: the ending step's ``done`` flag (``False -> True``) says who
+handles it, and a dependent leaves ``waiting`` only where it still is
+``waiting``. Each costs O(the ending steps' edges), never a scan of the
+workflow. Written with the ORM plus standard SQL, so every database shares it;
+where ``UPDATE ... RETURNING`` is missing (MySQL, MariaDB) the flag is read
+with ``SELECT ... FOR UPDATE`` first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Case, F, IntegerField, JSONField, Value, When
+from django.db.models.expressions import RawSQL
+
+from ..states import TERMINAL_STATES, JobState
+from .alias import AliasOps
+from .fragments import MovedJob
+from .operator import kept_key
+
+if TYPE_CHECKING:
+    from ..workflows.models import Workflow
+
+FAILED_STATES = frozenset({JobState.DISCARDED, JobState.CANCELLED})
+
+
+@dataclass
+class StepRow:
+    """A step to insert: its job, name, dependencies left and whether failures release it."""
+
+    job_id: int
+    name: str
+    pending: int
+    ignore_failed_deps: bool = False
+
+
+@dataclass
+class Released:
+    """What one release did: dependents made runnable (by queue) and dependents cancelled."""
+
+    queues: set[str] = field(default_factory=set)
+    released: list[int] = field(default_factory=list)
+    cancelled: list[MovedJob] = field(default_factory=list)
+    finished_workflows: list[Any] = field(default_factory=list)
+
+
+class WorkflowOps(AliasOps):
+    """The workflow half of :class:`djobs.db.base.DatabaseOps`."""
+
+    def append_error_sql(self, fields: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def supports_update_returning(self) -> bool:
+        """Whether ``UPDATE ... RETURNING`` exists (not on MySQL or MariaDB)."""
+        return self.connection.vendor != "mysql"
+
+    @property
+    def _text_type(self) -> str:
+        # The type a text parameter is cast to inside a JSON object (CHAR is one character on PostgreSQL).
+        return "CHAR" if self.connection.vendor == "mysql" else "TEXT"
+
+    @contextmanager
+    def workflow_transaction(self) -> Iterator[None]:
+        """Open a transaction for workflow writes (on SQLite, holding the write lock from its start)."""
+        # SQLite: take the write lock up front (a deferred transaction that reads
+        # and then writes fails at once with SQLITE_BUSY under concurrent writers).
+        immediate = getattr(self, "_immediate", None)
+        if immediate is not None and not self.connection.in_atomic_block:
+            with immediate():
+                yield
+            return
+        with transaction.atomic(using=self.alias):
+            yield
+
+    # -- writing a workflow --------------------------------------------------------
+
+    def workflow_insert_steps(
+        self, workflow: Workflow, steps: Sequence[StepRow], edges: Sequence[tuple[int, int]]
+    ) -> None:
+        """Insert the step rows and the ``(dependency, dependent)`` edges of ``workflow``."""
+        from ..workflows.models import WorkflowEdge, WorkflowStep
+
+        WorkflowStep.objects.using(self.alias).bulk_create(
+            [
+                WorkflowStep(
+                    job_id=s.job_id,
+                    workflow=workflow,
+                    name=s.name,
+                    pending=s.pending,
+                    ignore_failed_deps=s.ignore_failed_deps,
+                )
+                for s in steps
+            ],
+            batch_size=1000,
+        )
+        WorkflowEdge.objects.using(self.alias).bulk_create(
+            [WorkflowEdge(workflow=workflow, dependency_id=a, dependent_id=b) for a, b in edges],
+            batch_size=1000,
+        )
+
+    def workflow_lock_steps(self, workflow_id: Any, names: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """Return ``name -> (job id, done)`` of ``names`` in the workflow, locked until commit.
+
+        Adding a step after one of these while it may end: the lock makes the
+        release wait for the new edge, or this read see the step done.
+        """
+        from ..workflows.models import WorkflowStep
+
+        rows = WorkflowStep.objects.using(self.alias).filter(workflow_id=workflow_id, name__in=list(names))
+        if self.connection.features.has_select_for_update:
+            rows = rows.select_for_update()
+        return {name: (int(pk), bool(done)) for name, pk, done in rows.values_list("name", "job_id", "done")}
+
+    def workflow_add_waiting(self, workflow_id: Any, dependents: dict[int, int]) -> int:
+        """Make jobs wait for ``n`` more steps each (``job id -> n``); return how many still waited.
+
+        The counts go up first and the states are read after, under lock: a
+        release that took a count to 0 meanwhile has moved its job on, so the
+        caller sees it and rolls back.
+        """
+        from ..models import Job
+        from ..workflows.models import WorkflowStep
+
+        if not dependents:
+            return 0
+        ids = sorted(dependents)
+        WorkflowStep.objects.using(self.alias).filter(job_id__in=ids).update(
+            pending=F("pending") + _by_id(dependents)
+        )
+        jobs = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
+        if self.connection.features.has_select_for_update:
+            jobs = jobs.select_for_update()
+        return len(list(jobs.values_list("pk", flat=True)))
+
+    def workflow_grow(self, workflow_id: Any, n: int) -> bool:
+        """Count ``n`` more steps in a workflow that is still running; False if it finished."""
+        from ..workflows.models import Workflow, WorkflowState
+
+        return bool(
+            Workflow.objects.using(self.alias)
+            .filter(pk=workflow_id, state=WorkflowState.RUNNING)
+            .update(size=F("size") + n, remaining=F("remaining") + n)
+        )
+
+    # -- release -------------------------------------------------------------------
+
+    def _flip_done(self, ids: Sequence[int]) -> list[tuple[int, Any]]:
+        """Set ``done`` on the steps of ``ids`` not done yet; return ``(job id, workflow id)`` of those."""
+        from ..workflows.models import WorkflowStep
+
+        if self.supports_update_returning:
+            marks = ", ".join(["%s"] * len(ids))
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE djobs_workflow_step SET done = %s WHERE job_id IN ({marks}) AND done = %s "
+                    "RETURNING job_id, workflow_id",
+                    [True, *ids, False],
+                )
+                return [(int(pk), wf) for pk, wf in cursor.fetchall()]
+        steps = WorkflowStep.objects.using(self.alias)
+        # A locking read sees the newest committed flag and holds it until commit.
+        rows = list(
+            steps.filter(job_id__in=list(ids), done=False)
+            .select_for_update()
+            .values_list("job_id", "workflow_id")
+        )
+        if rows:
+            steps.filter(job_id__in=[pk for pk, _ in rows]).update(done=True)
+        return [(int(pk), wf) for pk, wf in rows]
+
+    def workflow_release(self, ended: Sequence[tuple[int, str]], *, now: datetime) -> Released:
+        """Handle steps that reached a terminal state: release, or cancel, their dependents.
+
+        ``ended`` is ``(job id, state)`` pairs. A step is handled once, whoever
+        calls: a completed one takes one off each dependent's count, and a
+        dependent whose count reaches 0 leaves ``waiting``; a discarded or
+        cancelled one cancels its dependents (unless they ignore failed
+        dependencies), and so on transitively, in this transaction.
+        """
+        result = Released()
+        todo = [(int(pk), state) for pk, state in ended if state in TERMINAL_STATES]
+        with self.workflow_transaction():
+            while todo:
+                todo = self._release_round(todo, now, result)
+        return result
+
+    def _release_round(
+        self, ended: list[tuple[int, str]], now: datetime, result: Released
+    ) -> list[tuple[int, str]]:
+        from ..workflows.models import Workflow, WorkflowEdge, WorkflowState, WorkflowStep
+
+        states = dict(ended)
+        steps = WorkflowStep.objects.using(self.alias)
+        workflows = Workflow.objects.using(self.alias)
+        if self.connection.features.has_select_for_update:
+            # Lock the workflows first, in one order: adding a step does the same,
+            # so the two wait for each other rather than deadlock.
+            ids = set(
+                steps.filter(job_id__in=sorted(states), done=False).values_list("workflow_id", flat=True)
+            )
+            if not ids:
+                return []
+            list(workflows.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
+        flipped = self._flip_done(sorted(states))
+        if not flipped:
+            return []
+        per_workflow = Counter(wf for _, wf in flipped)
+        for wf in sorted(per_workflow, key=str):  # one lock order for every releaser
+            workflows.filter(pk=wf).update(remaining=F("remaining") - per_workflow[wf])
+        finishing = workflows.filter(pk__in=list(per_workflow), remaining__lte=0, state=WorkflowState.RUNNING)
+        finished_ids = list(finishing.values_list("pk", flat=True))
+        if finished_ids:
+            workflows.filter(pk__in=finished_ids, state=WorkflowState.RUNNING).update(
+                state=WorkflowState.FINISHED, finished_at=now
+            )
+            result.finished_workflows.extend(finished_ids)
+        handled = [pk for pk, _ in flipped]
+        edges = list(
+            WorkflowEdge.objects.using(self.alias)
+            .filter(dependency_id__in=handled)
+            .values_list("dependency_id", "dependent_id")
+        )
+        if not edges:
+            return []
+        ignoring = set(
+            steps.filter(job_id__in={b for _, b in edges}, ignore_failed_deps=True).values_list(
+                "job_id", flat=True
+            )
+        )
+        decrement: Counter[int] = Counter()
+        failed_by: dict[int, int] = {}  # dependent -> the failed dependency that cancels it
+        for dependency, dependent in edges:
+            if states[dependency] in FAILED_STATES and dependent not in ignoring:
+                failed_by.setdefault(dependent, dependency)
+            else:
+                decrement[dependent] += 1
+        if decrement:
+            dependents = sorted(decrement)
+            steps.filter(job_id__in=dependents).update(pending=F("pending") - _by_id(dict(decrement)))
+            ready = list(steps.filter(job_id__in=dependents, pending__lte=0).values_list("job_id", flat=True))
+            ready = [pk for pk in ready if pk not in failed_by]
+            if ready:
+                self._make_runnable(ready, now, result)
+        if not failed_by:
+            return []
+        return self._cancel_dependents(failed_by, now, result)
+
+    def _make_runnable(self, ids: list[int], now: datetime, result: Released) -> None:
+        from ..models import Job
+
+        jobs = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
+        # A step given schedule_in/run_at keeps its time: scheduled until then.
+        later = jobs.filter(scheduled_at__gt=now)
+        later.update(state=JobState.SCHEDULED, unique_key=kept_key(JobState.SCHEDULED))
+        due = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
+        queues = list(due.values_list("pk", "queue"))
+        moved = due.update(
+            state=JobState.AVAILABLE, scheduled_at=now, unique_key=kept_key(JobState.AVAILABLE)
+        )
+        if moved:
+            result.released.extend(pk for pk, _ in queues)
+            result.queues.update(q for _, q in queues)
+
+    def _cancel_dependents(
+        self, failed_by: dict[int, int], now: datetime, result: Released
+    ) -> list[tuple[int, str]]:
+        from ..models import Job
+        from ..workflows.models import WorkflowStep
+
+        names = dict(
+            WorkflowStep.objects.using(self.alias)
+            .filter(job_id__in=set(failed_by.values()))
+            .values_list("job_id", "name")
+        )
+        states = dict(
+            Job.objects.using(self.alias).filter(pk__in=set(failed_by.values())).values_list("pk", "state")
+        )
+        by_dependency: dict[int, list[int]] = defaultdict(list)
+        for dependent, dependency in failed_by.items():
+            by_dependency[dependency].append(dependent)
+        cancelled: list[tuple[int, str]] = []
+        for dependency, dependents in sorted(by_dependency.items()):
+            reason = (
+                f"Cancelled: dependency {names.get(dependency, '?')!r} (job {dependency}) "
+                f"was {states.get(dependency, 'removed')}"
+            )
+            text = self._text_type
+            fields = (
+                f"'attempt', attempt, 'at', CAST(%s AS {text}), 'error', CAST(%s AS {text}), "
+                "'traceback', NULL, 'exception', NULL, 'worker_id', NULL"
+            )
+            rows = Job.objects.using(self.alias).filter(pk__in=sorted(dependents), state=JobState.WAITING)
+            ids = list(rows.values_list("pk", flat=True))
+            if not ids:
+                continue
+            mine = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
+            mine.update(
+                state=JobState.CANCELLED,
+                finished_at=now,
+                unique_key=kept_key(JobState.CANCELLED),
+                errors=RawSQL(
+                    self.append_error_sql(fields), [now.isoformat(), reason], output_field=JSONField()
+                ),
+            )
+            moved = Job.objects.using(self.alias).filter(
+                pk__in=ids, state=JobState.CANCELLED, finished_at=now
+            )
+            for pk, queue, meta in moved.values_list("pk", "queue", "meta"):
+                result.cancelled.append(MovedJob(pk, JobState.CANCELLED, queue, meta or {}, False))
+                cancelled.append((pk, JobState.CANCELLED))
+        return cancelled
+
+    def workflow_missed(self, limit: int) -> list[tuple[int, str]]:
+        """Return ``(job id, state)`` of up to ``limit`` ended steps not handled yet (a lost release)."""
+        from django.db.models import Exists, OuterRef
+
+        from ..models import Job
+        from ..workflows.models import WorkflowStep
+
+        ended = Job.objects.using(self.alias).filter(pk=OuterRef("job_id"), state__in=sorted(TERMINAL_STATES))
+        ids = list(
+            WorkflowStep.objects.using(self.alias)
+            .filter(done=False)
+            .filter(Exists(ended))
+            .values_list("job_id", flat=True)[:limit]
+        )
+        return list(Job.objects.using(self.alias).filter(pk__in=ids).values_list("pk", "state"))
+
+    # -- pruning -------------------------------------------------------------------
+
+    def workflow_any_unfinished(self) -> bool:
+        """Say whether some workflow is still running (its jobs must not be pruned)."""
+        from ..workflows.models import Workflow, WorkflowState
+
+        return Workflow.objects.using(self.alias).filter(state=WorkflowState.RUNNING).exists()
+
+    def job_delete_finished_outside_workflows(self, *, state: str, before: Any, limit: int) -> int:
+        """``job_delete_finished``, also keeping the jobs of workflows that are not finished."""
+        from django.db.models import Exists, OuterRef
+
+        from ..batches.store import parse_key
+        from ..models import Batch, BatchState, Job
+        from ..workflows.models import WorkflowState, WorkflowStep
+
+        unfinished = WorkflowStep.objects.using(self.alias).filter(
+            job_id=OuterRef("pk"), workflow__state=WorkflowState.RUNNING
+        )
+        with transaction.atomic(using=self.alias):
+            candidates = list(
+                Job.objects.using(self.alias)
+                .filter(state=state, finished_at__lt=before)
+                .exclude(Exists(unfinished))
+                .order_by("finished_at")
+                .values_list("pk", "meta")[:limit]
+            )
+            if not candidates:
+                return 0
+            keys = {pk: parse_key((meta or {}).get("batch_id")) for pk, meta in candidates}
+            batch_ids = {key for key in keys.values() if key is not None}
+            open_batches = set(
+                Batch.objects.using(self.alias)
+                .filter(pk__in=batch_ids)
+                .exclude(state=BatchState.FINISHED)
+                .values_list("pk", flat=True)
+            )
+            ids = [pk for pk, key in keys.items() if key not in open_batches]
+            deleted = Job.objects.using(self.alias).filter(pk__in=ids, state=state)._raw_delete(self.alias)
+            # Fewer than picked only when batches held some: report a full chunk so
+            # the pruner comes back for the rest.
+            return int(deleted) + (len(candidates) - len(ids))
+
+    def workflow_prune(self, *, limit: int) -> int:
+        """Delete up to ``limit`` finished workflows whose jobs are all gone, with their steps and edges."""
+        from django.db.models import Exists, OuterRef
+
+        from ..models import Job
+        from ..workflows.models import Workflow, WorkflowEdge, WorkflowState, WorkflowStep
+
+        left = Job.objects.using(self.alias).filter(
+            pk__in=WorkflowStep.objects.using(self.alias)
+            .filter(workflow_id=OuterRef(OuterRef("pk")))
+            .values("job_id")
+        )
+        ids = list(
+            Workflow.objects.using(self.alias)
+            .filter(state=WorkflowState.FINISHED)
+            .exclude(Exists(left))
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        with transaction.atomic(using=self.alias):
+            WorkflowEdge.objects.using(self.alias).filter(workflow_id__in=ids)._raw_delete(self.alias)
+            WorkflowStep.objects.using(self.alias).filter(workflow_id__in=ids)._raw_delete(self.alias)
+            Workflow.objects.using(self.alias).filter(pk__in=ids)._raw_delete(self.alias)
+        return len(ids)
+
+
+def _by_id(counts: dict[int, int]) -> Case:
+    """Return ``CASE job_id WHEN ... THEN n END``: one statement for many rows' amounts."""
+    return Case(
+        *(When(job_id=pk, then=Value(n)) for pk, n in counts.items()),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+__all__ = ["FAILED_STATES", "Released", "StepRow", "WorkflowOps"]
