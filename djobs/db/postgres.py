@@ -322,7 +322,7 @@ class PostgresOps(PostgresWakeups, _PostgresDispatch):
             cursor.execute(
                 """SELECT 1 FROM djobs_job
                    WHERE (meta ->> 'batch_id') >= %s AND (meta ->> 'batch_id') <= %s
-                     AND state IN ('available', 'executing', 'retryable', 'scheduled')
+                     AND state IN ('available', 'executing', 'retryable', 'scheduled', 'waiting')
                    ORDER BY (meta ->> 'batch_id') DESC LIMIT 1""",
                 [key, key],
             )
