@@ -156,19 +156,21 @@ class _PostgresDispatch(DatabaseOps):
 
     @contextmanager
     def _hot_cursor(self) -> Iterator[Any]:
-        """Yield a server-side-binding cursor whose statements are prepared (see ``_prepare``).
+        """Yield a server-side-binding cursor for the dispatcher's hot statements.
 
         The claim and outcome statements run thousands of times a second; with
         Django's client-side binding each would be planned again, and planning
         reads the ends of the claim index, which are full of dead entries while
-        a queue drains. The dispatcher's session also skips waiting for the WAL
-        flush (DJOBS["ASYNC_COMMIT"]); a database crash can only make a job run again.
-        Other callers get the prepared statements only.
+        a queue drains. They ask to be prepared (``_prepare``), which psycopg
+        does only where the connection allows prepared statements at all
+        (``OPTIONS["prepare_threshold"]``; Django's default, None, turns them
+        off). The dispatcher's session also skips waiting for the WAL flush
+        (DJOBS["ASYNC_COMMIT"]); a database crash can only make a job run again.
 
         Behind a transaction pooler (DJOBS["TRANSACTION_POOLING"]) neither:
-        statements are bound on the server but not prepared, and commits wait
-        for the flush. A session SET would land on whichever server session the
-        pooler lent, and stay there for its next client.
+        nothing is prepared, and commits wait for the flush. A session SET
+        would land on whichever server session the pooler lent, and stay there
+        for its next client.
         """
         import psycopg
 
