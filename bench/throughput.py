@@ -5,6 +5,8 @@
     .venv/bin/python bench/throughput.py              # SQLite file in /tmp
     .venv/bin/python bench/throughput.py --jobs 20000 100000 --concurrency 10
     .venv/bin/python bench/throughput.py --otel   # OpenTelemetry SDK configured (djobs[otel] + sdk)
+    DATABASE_URL=postgres://postgres@127.0.0.1:6432/x .venv/bin/python bench/throughput.py \
+        --transaction-pooling                     # through PgBouncer (.ci/pgbouncer.sh)
 
 Prints, per run: jobs/s over the processing window (first claim to last
 completion, from the rows), jobs/s over the whole process lifetime (start-up
@@ -116,7 +118,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--otel", action="store_true", help="Trace enqueues and runs (OpenTelemetry SDK).")
     parser.add_argument("--name", default="throughput", help="Database suffix (djobs_bench_<name>).")
+    parser.add_argument(
+        "--transaction-pooling",
+        action="store_true",
+        help="DJOBS['TRANSACTION_POOLING'] on, for a DATABASE_URL through PgBouncer in transaction mode.",
+    )
     args = parser.parse_args()
+    if args.transaction_pooling:
+        # Read by this process and the runjobs it starts.
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.pooling_settings"
     setup_django(args.name)
     if args.otel:
         configure_otel()
@@ -127,6 +137,7 @@ def main() -> None:
     from tests.testapp.worker_jobs import noop
 
     traced = ", OpenTelemetry spans" if args.otel else ""
+    traced += ", TRANSACTION_POOLING" if args.transaction_pooling else ""
     print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process{traced}")
     for n in args.jobs:
         truncate_jobs()
