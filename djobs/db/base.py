@@ -17,6 +17,7 @@ from .inserts import InsertOps
 from .operator import OperatorOps
 from .workers import WorkerOps
 from .workflows import WorkflowOps
+from .workflows_pruning import WorkflowPruneOps
 
 if TYPE_CHECKING:
     from ..models import Job
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 dispatcher_thread = threading.local()
 
 
-class DatabaseOps(InsertOps, WorkerOps, OperatorOps, WorkflowOps):
+class DatabaseOps(InsertOps, WorkerOps, OperatorOps, WorkflowOps, WorkflowPruneOps):
     """SQL for one database alias. Subclasses set the capability flags."""
 
     supports_listen_notify = False

@@ -50,7 +50,9 @@ class Pruner:
     """Deletes finished jobs older than their retention, ``chunk_size`` rows per statement.
 
     Jobs tagged with a batch that is not finished are kept, so a batch's
-    completion check always sees all of its jobs.
+    completion check always sees all of its jobs; so are the jobs of a
+    workflow that is not finished, whose steps read their dependencies'
+    results. Finished workflows whose jobs are all gone are deleted after.
     """
 
     name = "pruner"
@@ -76,6 +78,12 @@ class Pruner:
         counts: dict[str, int] = {}
         budget = config.max_rows
         self.behind = False
+        # One probe per round: with no workflow running, the plain statement.
+        delete = (
+            ops.job_delete_finished_outside_workflows
+            if ops.workflow_any_unfinished()
+            else ops.job_delete_finished
+        )
         for state, seconds in sorted(config.retention.items()):
             if seconds is None:
                 continue
@@ -85,14 +93,15 @@ class Pruner:
                 if budget <= 0 or time.monotonic() >= end:
                     self.behind = True
                     break
-                deleted = ops.job_delete_finished(
-                    state=state, before=before, limit=min(config.chunk_size, budget)
-                )
+                deleted = delete(state=state, before=before, limit=min(config.chunk_size, budget))
                 total += deleted
                 budget -= deleted
                 if deleted < config.chunk_size:
                     break
             counts[state] = total
+        workflows = ops.workflow_prune(limit=config.chunk_size)
+        if workflows:
+            counts["workflows"] = workflows
         return ServiceResult(counts)
 
 

@@ -1,0 +1,119 @@
+"""DatabaseOps' workflow methods, held to one contract on every database (SQLite, PostgreSQL, MariaDB)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from djobs import Workflow
+from djobs.db import get_ops
+from djobs.maintenance.pruner import Pruner, PrunerConfig
+from djobs.models import Job, WorkflowEdge, WorkflowStep
+from djobs.models import Workflow as WorkflowRow
+from djobs.testing import drain_queue
+from tests.testapp import workflow_jobs as wj
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def two_steps() -> dict[str, Job]:
+    wf = Workflow("pair")
+    wf.add("a", wj.step.new())
+    wf.add("b", wj.step.new(), deps=["a"])
+    return wf.enqueue()
+
+
+def complete(job: Job) -> None:
+    # What the dispatcher's recorder leaves: the row completed, the hook not run yet.
+    Job.objects.filter(pk=job.pk).update(state="completed", finished_at=timezone.now())
+
+
+def test_workflow_release_makes_a_dependent_available_once_however_often_it_is_called() -> None:
+    jobs = two_steps()
+    complete(jobs["a"])
+    ops = get_ops()
+    first = ops.workflow_release([(jobs["a"].pk, "completed")], now=timezone.now())
+    again = ops.workflow_release([(jobs["a"].pk, "completed")], now=timezone.now())
+    assert first.released == [jobs["b"].pk] and first.queues == {"default"}
+    assert again.released == [] and again.cancelled == []
+    assert Job.objects.get(pk=jobs["b"].pk).state == "available"
+    assert WorkflowStep.objects.get(job_id=jobs["b"].pk).pending == 0
+
+
+def test_workflow_release_of_a_discarded_step_cancels_its_dependent_with_an_error_naming_it() -> None:
+    jobs = two_steps()
+    Job.objects.filter(pk=jobs["a"].pk).update(state="discarded", finished_at=timezone.now())
+    result = get_ops().workflow_release([(jobs["a"].pk, "discarded")], now=timezone.now())
+    assert [job.id for job in result.cancelled] == [jobs["b"].pk]
+    b = Job.objects.get(pk=jobs["b"].pk)
+    assert b.state == "cancelled" and b.finished_at is not None
+    assert b.errors[-1]["error"] == f"Cancelled: dependency 'a' (job {jobs['a'].pk}) was discarded"
+    assert WorkflowRow.objects.get().state == "finished"
+
+
+def test_workflow_release_ignores_steps_that_did_not_end() -> None:
+    jobs = two_steps()
+    result = get_ops().workflow_release([(jobs["a"].pk, "retryable")], now=timezone.now())
+    assert result.released == []
+    assert not WorkflowStep.objects.get(job_id=jobs["a"].pk).done
+
+
+def test_workflow_release_keeps_a_step_scheduled_for_later_scheduled() -> None:
+    wf = Workflow()
+    wf.add("a", wj.step.new())
+    wf.add("b", wj.step.using(schedule_in=3600).new(), deps=["a"])
+    jobs = wf.enqueue()
+    assert Job.objects.get(pk=jobs["b"].pk).state == "waiting"
+    complete(jobs["a"])
+    get_ops().workflow_release([(jobs["a"].pk, "completed")], now=timezone.now())
+    assert Job.objects.get(pk=jobs["b"].pk).state == "scheduled"
+
+
+def test_workflow_missed_finds_ended_steps_whose_release_never_ran() -> None:
+    jobs = two_steps()
+    ops = get_ops()
+    assert ops.workflow_missed(10) == []
+    complete(jobs["a"])
+    assert ops.workflow_missed(10) == [(jobs["a"].pk, "completed")]
+    ops.workflow_release(ops.workflow_missed(10), now=timezone.now())
+    assert ops.workflow_missed(10) == []
+
+
+def test_workflow_add_waiting_counts_only_steps_still_waiting() -> None:
+    jobs = two_steps()
+    ops = get_ops()
+    workflow_id = WorkflowRow.objects.get().pk
+    with transaction.atomic():  # the caller's transaction holds the locks it takes
+        assert ops.workflow_add_waiting(workflow_id, {jobs["b"].pk: 2, jobs["a"].pk: 1}) == 1
+    assert WorkflowStep.objects.get(job_id=jobs["b"].pk).pending == 3
+
+
+def test_workflow_grow_refuses_a_finished_workflow() -> None:
+    two_steps()
+    ops = get_ops()
+    row = WorkflowRow.objects.get()
+    assert ops.workflow_grow(row.pk, 2)
+    row.refresh_from_db()
+    assert (row.size, row.remaining) == (4, 4)
+    WorkflowRow.objects.update(state="finished")
+    assert not ops.workflow_grow(row.pk, 1)
+
+
+def test_pruning_keeps_the_jobs_of_an_unfinished_workflow_and_then_deletes_all_its_rows() -> None:
+    jobs = two_steps()
+    plain = wj.step.enqueue()
+    old = timezone.now() - timedelta(days=30)
+    Job.objects.filter(pk__in=[jobs["a"].pk, plain.pk]).update(state="completed", finished_at=old)
+    pruner = Pruner(PrunerConfig(retention={"completed": 60}))
+    assert pruner.run_once().counts == {"completed": 1}  # the plain job only
+    assert Job.objects.filter(pk=jobs["a"].pk).exists()
+    get_ops().workflow_release([(jobs["a"].pk, "completed")], now=timezone.now())
+    drain_queue()
+    Job.objects.update(finished_at=old)
+    assert pruner.run_once().counts == {"completed": 2, "workflows": 1}
+    assert not Job.objects.exists()
+    assert not WorkflowRow.objects.exists() and not WorkflowStep.objects.exists()
+    assert not WorkflowEdge.objects.exists()
