@@ -15,13 +15,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .flow.config import QueueFlow, parse_queue
+
 QUEUE_NAME_MAX = 128
 TESTING_MODES = ("manual", "inline")
 # RESCUE_AFTER must span at least this many heartbeats (djobs.E008).
 RESCUE_MARGIN = 3
 
 DEFAULTS: dict[str, Any] = {
-    # queue name -> concurrency; runjobs serves these unless given --queue.
+    # queue name -> concurrency, or a dict of flow options (concurrency, global_limit,
+    # rate_limit, partition_by); runjobs serves these unless given --queue.
     "QUEUES": {"default": 10},
     # Database alias holding the djobs tables (and in whose transactions enqueue joins).
     "DATABASE": "default",
@@ -129,23 +132,18 @@ def validate(raw: object) -> list[Problem]:
                 "djobs.E002",
                 "QUEUES",
                 f"DJOBS['QUEUES'] must map queue names to concurrency, not {queues!r}.",
-                "For example {'default': 10, 'emails': 5}.",
+                "For example {'default': 10, 'emails': 5, 'stripe': {'concurrency': 5, 'global_limit': 2}}.",
             )
         )
     else:
-        for name, concurrency in queues.items():
+        from .flow.config import queue_problems
+
+        for name, value in queues.items():
             why = validate_queue_name(name)
             if why:
                 problems.append(Problem("djobs.E002", "QUEUES", f"DJOBS['QUEUES']: {why}."))
-            if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-                problems.append(
-                    Problem(
-                        "djobs.E002",
-                        "QUEUES",
-                        f"DJOBS['QUEUES'][{name!r}] is {concurrency!r}; concurrency must be an "
-                        "integer of at least 1.",
-                    )
-                )
+            for message in queue_problems(str(name), value):
+                problems.append(Problem("djobs.E002", "QUEUES", message))
     for key in _POSITIVE_NUMBERS:
         value = raw.get(key, DEFAULTS[key])
         if not _is_number(value) or value <= 0:
@@ -326,6 +324,7 @@ def validate(raw: object) -> list[Problem]:
 class Settings:
     """The effective ``DJOBS`` settings, defaults filled in."""
 
+    #: queue name -> per-process concurrency (a dict setting's ``concurrency``).
     QUEUES: dict[str, int]
     DATABASE: str
     DEFAULT_QUEUE: str
@@ -348,6 +347,8 @@ class Settings:
     METRICS_PORT: int | None = None
     WAKE_POLL_INTERVAL: float = DEFAULTS["WAKE_POLL_INTERVAL"]
     TRANSACTION_POOLING: bool = False
+    #: queue name -> its flow options (djobs.flow.config.QueueFlow), limits included.
+    QUEUE_FLOW: dict[str, QueueFlow] = field(default_factory=dict)
 
 
 _cache: Settings | None = None
@@ -364,6 +365,9 @@ def get_settings() -> Settings:
             raise ImproperlyConfigured(f"{first.message} {first.hint}".strip())
         merged = {**DEFAULTS, **raw}
         merged["RETENTION"] = {**DEFAULTS["RETENTION"], **merged["RETENTION"]}
+        flows = {name: parse_queue(value) for name, value in merged["QUEUES"].items()}
+        merged["QUEUES"] = {name: flow.concurrency for name, flow in flows.items()}
+        merged["QUEUE_FLOW"] = flows
         _cache = Settings(**merged)
     return _cache
 

@@ -63,6 +63,9 @@ class Job(models.Model):
     attempted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # The partition_by arguments of a partitioned queue's job (djobs.flow.partition), set at
+    # enqueue; limits then apply per value. NULL elsewhere.
+    partition_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
 
     class Meta:
         db_table = "djobs_job"
@@ -232,4 +235,5 @@ class WorkerProcess(models.Model):
         return f"{self.hostname}:{self.pid}"
 
 
+from .flow.models import FlowLimit, QueueState  # noqa: E402, F401
 from .workflows.models import Workflow, WorkflowEdge, WorkflowState, WorkflowStep  # noqa: E402, F401
