@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .matching import ANY_STATE, WAITING_STATES
     from .modes import testing_mode
     from .perform import PerformResult, aperform_job, perform_job
+    from .workflows import assert_workflow, workflow_steps
 
 _LAZY = {
     "all_enqueued": "assertions",
@@ -43,6 +44,8 @@ _LAZY = {
     "PerformResult": "perform",
     "perform_job": "perform",
     "aperform_job": "perform",
+    "assert_workflow": "workflows",
+    "workflow_steps": "workflows",
 }
 
 
@@ -69,8 +72,10 @@ __all__ = [
     "all_enqueued",
     "aperform_job",
     "assert_enqueued",
+    "assert_workflow",
     "drain_queue",
     "perform_job",
     "refute_enqueued",
     "testing_mode",
+    "workflow_steps",
 ]
