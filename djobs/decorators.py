@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import registry
 from .exceptions import JobDefinitionError
+from .signatures import bind_call
 from .uniqueness import UniqueSpec, parse_unique
 
 if TYPE_CHECKING:
@@ -75,11 +77,16 @@ class Enqueuer(Generic[P, R]):
 
     def using(self, **options: Any) -> Enqueuer[P, R]:
         """Return a copy with more options bound (queue, priority, schedule_in, run_at...)."""
-        try:
-            merged = replace(self.options, **options)
-        except TypeError:
-            known = ", ".join(EnqueueOptions.__dataclass_fields__)
-            raise TypeError(f"using() got unknown option(s) {sorted(options)}; use {known}.") from None
+        known = list(EnqueueOptions.__dataclass_fields__)
+        unknown = [name for name in options if name not in known]
+        if unknown:
+            hints = [
+                f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                for name in unknown
+                for close in [difflib.get_close_matches(name, known, n=1)]
+            ]
+            raise TypeError(f"using() got unknown option(s) {', '.join(hints)}; use {', '.join(known)}.")
+        merged = replace(self.options, **options)
         return Enqueuer(self.job_function, merged)
 
     def new(self, *args: P.args, **kwargs: P.kwargs) -> PendingJob:
@@ -233,12 +240,8 @@ class JobFunction(Enqueuer[P, R]):
         if self.takes_context and params:
             params = params[1:]
         signature = self.signature.replace(parameters=params)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            names = ", ".join(str(p).split(":")[0] for p in params)
-            raise TypeError(f"{self.path}({names}): {exc}") from None
-        return dict(bound.arguments)
+        names = ", ".join(str(p).split(":")[0] for p in params)
+        return bind_call(signature, f"{self.path}({names})", args, kwargs)
 
 
 @overload

@@ -133,7 +133,9 @@ def test_bad_options_are_refused_before_anything_is_written(options, message) ->
 
 
 def test_using_rejects_an_unknown_option_naming_the_known_ones() -> None:
-    with pytest.raises(TypeError, match=r"unknown option\(s\) \['prio'\]; use queue, priority"):
+    with pytest.raises(
+        TypeError, match=r"unknown option\(s\) 'prio' \(did you mean 'priority'\?\); use queue, priority"
+    ):
         add.using(prio=1)
 
 

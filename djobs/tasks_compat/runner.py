@@ -26,6 +26,7 @@ from .. import registry
 from ..decorators import JobFunction
 from ..exceptions import JobDefinitionError
 from ..outcomes import Cancel, Discard, Outcome, Snooze
+from ..signatures import bind_call
 from .api import (
     InvalidTask,
     TaskContext,
@@ -172,11 +173,7 @@ class TaskJobFunction(JobFunction[..., Any]):
         if self.task.takes_context and params:
             params = params[1:]
         signature = self.task_signature.replace(parameters=params)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{self.path}{signature}: {exc}") from None
-        return dict(bound.arguments)
+        return bind_call(signature, f"{self.path}{signature}", args, kwargs)
 
     def __repr__(self) -> str:
         return f"<task {self.path}>"
