@@ -175,3 +175,17 @@ def test_a_duplicate_step_name_is_refused_when_added() -> None:
 def test_a_step_that_is_not_a_job_is_refused_naming_it() -> None:
     with pytest.raises(TypeError, match=r"Step 'a'.*my_job\.new"):
         Workflow().add("a", wj.step)  # type: ignore[arg-type]
+
+
+def test_enqueue_many_writes_several_workflows_or_none_of_them() -> None:
+    good = [chain(wj.step.new(i), wj.step.new(i)) for i in range(3)]
+    bad = Workflow("bad")
+    bad.add("a", wj.step.new(), deps=["missing"])
+    with pytest.raises(UnknownDependencyError):
+        Workflow.enqueue_many([*good, bad])
+    assert not Job.objects.exists() and not WorkflowRow.objects.exists()
+    jobs = Workflow.enqueue_many(good)
+    assert [sorted(j) for j in jobs] == [["1", "2"]] * 3
+    assert WorkflowStep.objects.count() == 6 and WorkflowEdge.objects.count() == 3
+    assert drain_queue() == {"completed": 6}
+    assert set(WorkflowRow.objects.values_list("state", flat=True)) == {"finished"}

@@ -85,9 +85,11 @@ class WorkflowOps(AliasOps):
     # -- writing a workflow --------------------------------------------------------
 
     def workflow_insert_steps(
-        self, workflow: Workflow, steps: Sequence[StepRow], edges: Sequence[tuple[int, int]]
+        self,
+        steps: Sequence[tuple[Workflow, StepRow]],
+        edges: Sequence[tuple[Workflow, int, int]],
     ) -> None:
-        """Insert the step rows and the ``(dependency, dependent)`` edges of ``workflow``."""
+        """Insert ``(workflow, step)`` rows and ``(workflow, dependency, dependent)`` edges."""
         from ..workflows.models import WorkflowEdge, WorkflowStep
 
         WorkflowStep.objects.using(self.alias).bulk_create(
@@ -99,12 +101,12 @@ class WorkflowOps(AliasOps):
                     pending=s.pending,
                     ignore_failed_deps=s.ignore_failed_deps,
                 )
-                for s in steps
+                for workflow, s in steps
             ],
             batch_size=1000,
         )
         WorkflowEdge.objects.using(self.alias).bulk_create(
-            [WorkflowEdge(workflow=workflow, dependency_id=a, dependent_id=b) for a, b in edges],
+            [WorkflowEdge(workflow=workflow, dependency_id=a, dependent_id=b) for workflow, a, b in edges],
             batch_size=1000,
         )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DuplicateStepError, WorkflowError
 from .graph import check_graph
-from .store import StepSpec, insert_workflow
+from .store import StepSpec, insert_workflows
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
@@ -87,10 +87,25 @@ class Workflow:
 
         Steps with no dependencies are runnable at once; the others wait.
         """
-        order = check_graph({name: spec.deps for name, spec in self.steps.items()})
-        workflow_id, jobs = insert_workflow(self.name, [self.steps[name] for name in order])
-        self.id = workflow_id
-        return {name: jobs[name] for name in self.steps}
+        return Workflow.enqueue_many([self])[0]
+
+    @staticmethod
+    def enqueue_many(workflows: Iterable[Workflow]) -> list[dict[str, Job]]:
+        """Enqueue several workflows in one transaction; one bad graph refuses them all."""
+        items = list(workflows)
+        for index, item in enumerate(items):
+            if not isinstance(item, Workflow):
+                raise TypeError(f"Workflow.enqueue_many item {index} is {item!r}; pass Workflow objects.")
+        ordered = []
+        for item in items:
+            order = check_graph({name: spec.deps for name, spec in item.steps.items()})
+            ordered.append((item.name, [item.steps[name] for name in order]))
+        inserted = insert_workflows(ordered)
+        for item, (workflow_id, _) in zip(items, inserted, strict=True):
+            item.id = workflow_id
+        return [
+            {name: jobs[name] for name in item.steps} for item, (_, jobs) in zip(items, inserted, strict=True)
+        ]
 
 
 def chain(*jobs: PendingJob, name: str = "") -> Workflow:

@@ -67,27 +67,52 @@ def _notify(jobs: Sequence[Job]) -> None:
             ops.notify_inserted(queues)
 
 
-def insert_workflow(name: str, specs: Sequence[StepSpec]) -> tuple[uuid.UUID, dict[str, Job]]:
-    """Insert a workflow, its jobs (in ``specs`` order, dependencies first), steps and edges."""
+def insert_workflows(
+    workflows: Sequence[tuple[str, Sequence[StepSpec]]],
+) -> list[tuple[uuid.UUID, dict[str, Job]]]:
+    """Insert workflows (name, steps with dependencies first): their rows, jobs, steps and edges.
+
+    All in one transaction, one statement per table and chunk however many
+    workflows are given.
+    """
     from .models import Workflow
 
     ops = get_ops()
-    workflow_id = uuid.uuid4()
-    rows = [_row(spec, str(workflow_id), bool(spec.deps)) for spec in specs]
+    ids = [uuid.uuid4() for _ in workflows]
+    rows = [
+        _row(spec, str(workflow_id), bool(spec.deps))
+        for workflow_id, (_, specs) in zip(ids, workflows, strict=True)
+        for spec in specs
+    ]
+    every = [spec for _, specs in workflows for spec in specs]
     with tracing.enqueue_span(rows) as span, transaction.atomic(using=ops.alias):
-        workflow = Workflow.objects.using(ops.alias).create(
-            id=workflow_id, name=name, size=len(rows), remaining=len(rows)
+        made = Workflow.objects.using(ops.alias).bulk_create(
+            [
+                Workflow(id=workflow_id, name=name, size=len(specs), remaining=len(specs))
+                for workflow_id, (name, specs) in zip(ids, workflows, strict=True)
+            ],
+            batch_size=1000,
         )
         jobs = ops.job_insert_many(rows, chunk_size=get_settings().BULK_CHUNK_SIZE)
-        _refuse_duplicates(specs, jobs)
-        ids = {spec.name: int(job.pk) for spec, job in zip(specs, jobs, strict=True)}
-        steps = [StepRow(ids[s.name], s.name, len(s.deps), s.ignore_failed_deps) for s in specs]
-        edges = [(ids[dep], ids[s.name]) for s in specs for dep in s.deps]
-        ops.workflow_insert_steps(workflow, steps, edges)
+        _refuse_duplicates(every, jobs)
+        result: list[tuple[uuid.UUID, dict[str, Job]]] = []
+        steps: list[tuple[Workflow, StepRow]] = []
+        edges: list[tuple[Workflow, int, int]] = []
+        offset = 0
+        for workflow, (_, specs) in zip(made, workflows, strict=True):
+            mine = jobs[offset : offset + len(specs)]
+            offset += len(specs)
+            by_name = {spec.name: job for spec, job in zip(specs, mine, strict=True)}
+            result.append((workflow.pk, by_name))
+            for spec in specs:
+                pk = int(by_name[spec.name].pk)
+                steps.append((workflow, StepRow(pk, spec.name, len(spec.deps), spec.ignore_failed_deps)))
+                edges.extend((workflow, int(by_name[dep].pk), pk) for dep in spec.deps)
+        ops.workflow_insert_steps(steps, edges)
         _notify(jobs)
         hooks.after_insert(jobs)
         tracing.enqueued(span, jobs)
-    return workflow_id, {spec.name: job for spec, job in zip(specs, jobs, strict=True)}
+    return result
 
 
 def add_step(workflow_id: Any, spec: StepSpec, *, dependents: Sequence[str] = ()) -> Job:
@@ -156,10 +181,10 @@ def add_step(workflow_id: Any, spec: StepSpec, *, dependents: Sequence[str] = ()
         job = ops.job_insert_many([row], chunk_size=1)[0]
         _refuse_duplicates([spec], [job])
         workflow = Workflow(pk=workflow_id)
-        edges_out = [(named[d][0], int(job.pk)) for d in spec.deps]
-        edges_out += [(int(job.pk), named[d][0]) for d in dependents]
+        edges_out = [(workflow, named[d][0], int(job.pk)) for d in spec.deps]
+        edges_out += [(workflow, int(job.pk), named[d][0]) for d in dependents]
         step = StepRow(int(job.pk), spec.name, pending, spec.ignore_failed_deps)
-        ops.workflow_insert_steps(workflow, [step], edges_out)
+        ops.workflow_insert_steps([(workflow, step)], edges_out)
         if dependents:
             waiting = ops.workflow_add_waiting(workflow_id, {named[d][0]: 1 for d in dependents})
             if waiting < len(set(dependents)):
@@ -185,4 +210,4 @@ def dependency_results(job_id: int) -> dict[str, Any]:
     return {names[pk]: results.get(pk) for pk in ids if pk in names}
 
 
-__all__ = ["STEP_KEY", "WORKFLOW_KEY", "StepSpec", "add_step", "dependency_results", "insert_workflow"]
+__all__ = ["STEP_KEY", "WORKFLOW_KEY", "StepSpec", "add_step", "dependency_results", "insert_workflows"]
