@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from .flow import FlowOps
 from .fragments import RESTORE_KEY_SQL, MovedJob
 from .inserts import InsertOps
 from .operator import OperatorOps
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 dispatcher_thread = threading.local()
 
 
-class DatabaseOps(InsertOps, WorkerOps, OperatorOps, WorkflowOps, WorkflowPruneOps):
+class DatabaseOps(InsertOps, WorkerOps, OperatorOps, WorkflowOps, WorkflowPruneOps, FlowOps):
     """SQL for one database alias. Subclasses set the capability flags."""
 
     supports_listen_notify = False

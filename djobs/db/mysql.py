@@ -223,6 +223,9 @@ class _MySQLDispatch(MySQLInserts, DatabaseOps):
                 raise
             cursor.execute("COMMIT")
 
+    def _flow_transaction(self) -> Any:
+        return self._transaction()
+
     def convert_datetime(self, value: Any) -> Any:
         # Django keeps UTC in DATETIME columns; raw SQL reads them naive.
         if isinstance(value, datetime) and value.tzinfo is None:
@@ -385,6 +388,8 @@ class MySQLOps(_MySQLDispatch):
     supports_listen_notify = False
     supports_row_estimates = True
     db_now_sql = "UTC_TIMESTAMP(6)"
+    # SYSDATE, not NOW: the time the statement runs, after the claim's lock wait.
+    flow_epoch_sql = "UNIX_TIMESTAMP(SYSDATE(6))"
 
     def worker_register(
         self, *, worker_id: str, hostname: str, pid: int, queues: dict[str, int], now: Any

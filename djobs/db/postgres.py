@@ -282,6 +282,8 @@ class PostgresOps(PostgresWakeups, _PostgresDispatch):
     supports_listen_notify = True
     supports_row_estimates = True
     db_now_sql = "now()"
+    # clock_timestamp(), not now(): the time after the limited claim's lock wait.
+    flow_epoch_sql = "extract(epoch from clock_timestamp())"
 
     def explain_rows(self, sql: str, params: Sequence[Any]) -> int:
         with self.connection.cursor() as cursor:

@@ -165,6 +165,10 @@ class _SQLiteDispatch(DatabaseOps):
                 raise
             cursor.execute("COMMIT")
 
+    def _flow_transaction(self) -> Any:
+        # The write lock up front: the limited claim's count and pick are then this claim's alone.
+        return self._immediate()
+
     def convert_datetime(self, value: Any) -> Any:
         if isinstance(value, str):
             value = parse_datetime(value)
@@ -270,6 +274,7 @@ class _SQLiteDispatch(DatabaseOps):
 class SQLiteOps(_SQLiteDispatch):
     append_error_sql = staticmethod(_append_error)
     supports_listen_notify = False
+    flow_epoch_sql = "((julianday('now') - 2440587.5) * 86400.0)"
     # As Django stores a DateTimeField (UTC, no offset).
     db_now_sql = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
 
