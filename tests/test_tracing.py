@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import async_to_sync
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -114,6 +115,17 @@ def test_bulk_enqueue_makes_one_span_and_every_job_carries_its_context(spans: In
     assert {meta["traceparent"] for meta in stored} == {traceparent_of(first)}
     stored = Job.objects.filter(pk__in=[job.pk for job in mixed]).values_list("meta", flat=True)
     assert {meta["traceparent"] for meta in stored} == {traceparent_of(second)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_enqueue_is_traced_under_the_request_span(spans: InMemorySpanExporter) -> None:
+    with request_span(spans):
+        job = async_to_sync(async_jobs.add.aenqueue)(1, 2)
+    [enqueue] = named(spans, "djobs enqueue")
+    [request] = named(spans, "GET /signup")
+    assert enqueue.parent is not None and enqueue.parent.span_id == request.context.span_id
+    job.refresh_from_db()
+    assert job.meta["traceparent"] == traceparent_of(enqueue)
 
 
 # -- execution ---------------------------------------------------------------------------
