@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 from collections.abc import Iterator
 
 import pytest
@@ -34,7 +35,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
         provider.shutdown()
 
 
-def request_span(exporter: InMemorySpanExporter, name: str = "GET /signup") -> object:
+def request_span(exporter: InMemorySpanExporter, name: str = "GET /signup") -> Any:
     provider: TracerProvider = exporter.provider  # type: ignore[attr-defined]
     return provider.get_tracer("tests").start_as_current_span(name, kind=SpanKind.SERVER)
 
