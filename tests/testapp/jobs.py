@@ -38,3 +38,4 @@ from . import worker_jobs  # noqa: E402, F401  (the dispatcher tests' jobs regis
 from . import async_jobs  # noqa: E402, F401  (the async jobs tests)
 from . import cancel_jobs  # noqa: E402, F401  (the cancel-a-running-job tests)
 from . import workflow_jobs  # noqa: E402, F401  (the workflow tests)
+from . import flow_jobs  # noqa: E402, F401  (the flow-control tests)
