@@ -12,14 +12,14 @@ with ``SELECT ... FOR UPDATE`` first.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, JSONField, Value, When
+from django.db.models import F, JSONField
 from django.db.models.expressions import RawSQL
 
 from ..states import TERMINAL_STATES, JobState
@@ -29,6 +29,8 @@ from .operator import kept_key
 
 if TYPE_CHECKING:
     from ..workflows.models import Workflow
+
+K = TypeVar("K")
 
 FAILED_STATES = frozenset({JobState.DISCARDED, JobState.CANCELLED})
 
@@ -84,31 +86,64 @@ class WorkflowOps(AliasOps):
 
     # -- writing a workflow --------------------------------------------------------
 
+    def workflow_insert(self, workflows: Sequence[tuple[Any, str, int]], *, now: datetime) -> None:
+        """Insert running workflows from ``(id, name, steps)``."""
+        from ..workflows.models import Workflow as WorkflowModel
+        from ..workflows.models import WorkflowState
+
+        field = WorkflowModel._meta.pk
+        assert field is not None
+        created = self.connection.ops.adapt_datetimefield_value(now)
+        self._insert_rows(
+            "djobs_workflow",
+            ("id", "name", "state", "size", "remaining", "created_at"),
+            [
+                (field.get_db_prep_value(pk, self.connection), name, WorkflowState.RUNNING, n, n, created)
+                for pk, name, n in workflows
+            ],
+        )
+
     def workflow_insert_steps(
         self,
         steps: Sequence[tuple[Workflow, StepRow]],
         edges: Sequence[tuple[Workflow, int, int]],
     ) -> None:
         """Insert ``(workflow, step)`` rows and ``(workflow, dependency, dependent)`` edges."""
-        from ..workflows.models import WorkflowEdge, WorkflowStep
+        from ..workflows.models import Workflow as WorkflowModel
 
-        WorkflowStep.objects.using(self.alias).bulk_create(
-            [
-                WorkflowStep(
-                    job_id=s.job_id,
-                    workflow=workflow,
-                    name=s.name,
-                    pending=s.pending,
-                    ignore_failed_deps=s.ignore_failed_deps,
-                )
-                for workflow, s in steps
-            ],
-            batch_size=1000,
+        # Plain multi-row INSERTs: building a model instance per row cost more than the SQL.
+        field = WorkflowModel._meta.pk
+        assert field is not None
+        keys: dict[Any, Any] = {}
+
+        def key(workflow: Workflow) -> Any:
+            if workflow.pk not in keys:
+                keys[workflow.pk] = field.get_db_prep_value(workflow.pk, self.connection, prepared=False)
+            return keys[workflow.pk]
+
+        self._insert_rows(
+            "djobs_workflow_step",
+            ("job_id", "workflow_id", "name", "pending", "ignore_failed_deps", "done"),
+            [(s.job_id, key(w), s.name, s.pending, s.ignore_failed_deps, False) for w, s in steps],
         )
-        WorkflowEdge.objects.using(self.alias).bulk_create(
-            [WorkflowEdge(workflow=workflow, dependency_id=a, dependent_id=b) for workflow, a, b in edges],
-            batch_size=1000,
+        self._insert_rows(
+            "djobs_workflow_edge",
+            ("workflow_id", "dependency_id", "dependent_id"),
+            [(key(w), a, b) for w, a, b in edges],
         )
+
+    def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if len(rows) >= 50 and self.connection.vendor == "postgresql":
+            from .postgres_workflows import copy_rows  # COPY: several times faster than INSERT
+
+            copy_rows(self.connection, table, columns, rows)
+            return
+        marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        with self.connection.cursor() as cursor:
+            for offset in range(0, len(rows), 1000):
+                chunk = rows[offset : offset + 1000]
+                cursor.execute(head + ", ".join([marks] * len(chunk)), [v for row in chunk for v in row])
 
     def workflow_lock_steps(self, workflow_id: Any, names: Sequence[str]) -> dict[str, tuple[int, bool]]:
         """Return ``name -> (job id, done)`` of ``names`` in the workflow, locked until commit.
@@ -136,9 +171,9 @@ class WorkflowOps(AliasOps):
         if not dependents:
             return 0
         ids = sorted(dependents)
-        WorkflowStep.objects.using(self.alias).filter(job_id__in=ids).update(
-            pending=F("pending") + _by_id(dependents)
-        )
+        steps = WorkflowStep.objects.using(self.alias)
+        for n, group in _by_amount(dependents):
+            steps.filter(job_id__in=group).update(pending=F("pending") + n)
         jobs = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
         if self.connection.features.has_select_for_update:
             jobs = jobs.select_for_update()
@@ -217,8 +252,8 @@ class WorkflowOps(AliasOps):
         if not flipped:
             return []
         per_workflow = Counter(wf for _, wf in flipped)
-        for wf in sorted(per_workflow, key=str):  # one lock order for every releaser
-            workflows.filter(pk=wf).update(remaining=F("remaining") - per_workflow[wf])
+        for n, group in _by_amount(per_workflow):
+            workflows.filter(pk__in=group).update(remaining=F("remaining") - n)
         finishing = workflows.filter(pk__in=list(per_workflow), remaining__lte=0, state=WorkflowState.RUNNING)
         finished_ids = list(finishing.values_list("pk", flat=True))
         if finished_ids:
@@ -248,7 +283,8 @@ class WorkflowOps(AliasOps):
                 decrement[dependent] += 1
         if decrement:
             dependents = sorted(decrement)
-            steps.filter(job_id__in=dependents).update(pending=F("pending") - _by_id(dict(decrement)))
+            for n, group in _by_amount(decrement):
+                steps.filter(job_id__in=group).update(pending=F("pending") - n)
             ready = list(steps.filter(job_id__in=dependents, pending__lte=0).values_list("job_id", flat=True))
             ready = [pk for pk in ready if pk not in failed_by]
             if ready:
@@ -339,13 +375,12 @@ class WorkflowOps(AliasOps):
         return list(Job.objects.using(self.alias).filter(pk__in=ids).values_list("pk", "state"))
 
 
-def _by_id(counts: dict[int, int]) -> Case:
-    """Return ``CASE job_id WHEN ... THEN n END``: one statement for many rows' amounts."""
-    return Case(
-        *(When(job_id=pk, then=Value(n)) for pk, n in counts.items()),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
+def _by_amount(counts: Mapping[K, int]) -> list[tuple[int, list[K]]]:
+    """Group ``key -> amount`` by amount: one UPDATE per distinct amount (most often just one)."""
+    groups: dict[int, list[K]] = defaultdict(list)
+    for key, n in counts.items():
+        groups[n].append(key)
+    return [(n, sorted(keys, key=str)) for n, keys in sorted(groups.items())]
 
 
 __all__ = ["FAILED_STATES", "Released", "StepRow", "WorkflowOps"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import tracing
 from ..conf import get_settings
@@ -86,12 +87,10 @@ def insert_workflows(
     ]
     every = [spec for _, specs in workflows for spec in specs]
     with tracing.enqueue_span(rows) as span, transaction.atomic(using=ops.alias):
-        made = Workflow.objects.using(ops.alias).bulk_create(
-            [
-                Workflow(id=workflow_id, name=name, size=len(specs), remaining=len(specs))
-                for workflow_id, (name, specs) in zip(ids, workflows, strict=True)
-            ],
-            batch_size=1000,
+        made = [Workflow(id=workflow_id) for workflow_id in ids]
+        ops.workflow_insert(
+            [(pk, name, len(specs)) for pk, (name, specs) in zip(ids, workflows, strict=True)],
+            now=timezone.now(),
         )
         jobs = ops.job_insert_many(rows, chunk_size=get_settings().BULK_CHUNK_SIZE)
         _refuse_duplicates(every, jobs)
