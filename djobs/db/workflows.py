@@ -52,7 +52,7 @@ class Released:
     queues: set[str] = field(default_factory=set)
     released: list[int] = field(default_factory=list)
     cancelled: list[MovedJob] = field(default_factory=list)
-    finished_workflows: list[Any] = field(default_factory=list)
+    finished: int = 0  # workflows this release finished
 
 
 class WorkflowOps(AliasOps):
@@ -242,25 +242,19 @@ class WorkflowOps(AliasOps):
         if self.connection.features.has_select_for_update:
             # Lock the workflows first, in one order: adding a step does the same,
             # so the two wait for each other rather than deadlock.
-            ids = set(
-                steps.filter(job_id__in=sorted(states), done=False).values_list("workflow_id", flat=True)
-            )
-            if not ids:
+            mine = steps.filter(job_id__in=sorted(states), done=False).values("workflow_id")
+            locked = workflows.filter(pk__in=mine).order_by("pk").select_for_update()
+            if not list(locked.values_list("pk", flat=True)):
                 return []
-            list(workflows.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
         flipped = self._flip_done(sorted(states))
         if not flipped:
             return []
         per_workflow = Counter(wf for _, wf in flipped)
         for n, group in _by_amount(per_workflow):
             workflows.filter(pk__in=group).update(remaining=F("remaining") - n)
-        finishing = workflows.filter(pk__in=list(per_workflow), remaining__lte=0, state=WorkflowState.RUNNING)
-        finished_ids = list(finishing.values_list("pk", flat=True))
-        if finished_ids:
-            workflows.filter(pk__in=finished_ids, state=WorkflowState.RUNNING).update(
-                state=WorkflowState.FINISHED, finished_at=now
-            )
-            result.finished_workflows.extend(finished_ids)
+        result.finished += workflows.filter(
+            pk__in=list(per_workflow), remaining__lte=0, state=WorkflowState.RUNNING
+        ).update(state=WorkflowState.FINISHED, finished_at=now)
         handled = [pk for pk, _ in flipped]
         edges = list(
             WorkflowEdge.objects.using(self.alias)
@@ -269,11 +263,13 @@ class WorkflowOps(AliasOps):
         )
         if not edges:
             return []
-        ignoring = set(
-            steps.filter(job_id__in={b for _, b in edges}, ignore_failed_deps=True).values_list(
-                "job_id", flat=True
+        ignoring: set[int] = set()
+        if any(state in FAILED_STATES for state in states.values()):
+            ignoring = set(
+                steps.filter(job_id__in={b for _, b in edges}, ignore_failed_deps=True).values_list(
+                    "job_id", flat=True
+                )
             )
-        )
         decrement: Counter[int] = Counter()
         failed_by: dict[int, int] = {}  # dependent -> the failed dependency that cancels it
         for dependency, dependent in edges:
@@ -296,18 +292,24 @@ class WorkflowOps(AliasOps):
     def _make_runnable(self, ids: list[int], now: datetime, result: Released) -> None:
         from ..models import Job
 
-        jobs = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
-        # A step given schedule_in/run_at keeps its time: scheduled until then.
-        later = jobs.filter(scheduled_at__gt=now)
-        later.update(state=JobState.SCHEDULED, unique_key=kept_key(JobState.SCHEDULED))
-        due = Job.objects.using(self.alias).filter(pk__in=ids, state=JobState.WAITING)
-        queues = list(due.values_list("pk", "queue"))
-        moved = due.update(
-            state=JobState.AVAILABLE, scheduled_at=now, unique_key=kept_key(JobState.AVAILABLE)
+        jobs = Job.objects.using(self.alias)
+        rows = list(
+            jobs.filter(pk__in=ids, state=JobState.WAITING).values_list("pk", "queue", "scheduled_at")
         )
-        if moved:
-            result.released.extend(pk for pk, _ in queues)
-            result.queues.update(q for _, q in queues)
+        # A step given schedule_in/run_at keeps its time: scheduled until then.
+        later = [pk for pk, _, at in rows if at > now]
+        due = [(pk, queue) for pk, queue, at in rows if at <= now]
+        if later:
+            jobs.filter(pk__in=later, state=JobState.WAITING).update(
+                state=JobState.SCHEDULED, unique_key=kept_key(JobState.SCHEDULED)
+            )
+        if due:
+            moved = jobs.filter(pk__in=[pk for pk, _ in due], state=JobState.WAITING).update(
+                state=JobState.AVAILABLE, scheduled_at=now, unique_key=kept_key(JobState.AVAILABLE)
+            )
+            if moved:
+                result.released.extend(pk for pk, _ in due)
+                result.queues.update(queue for _, queue in due)
 
     def _cancel_dependents(
         self, failed_by: dict[int, int], now: datetime, result: Released
