@@ -20,8 +20,9 @@ from .base import DatabaseOps
 NOTIFY_CHANNEL = "djobs_insert"
 
 # The newest job id and the number of available jobs (up to a cap) change when
-# another connection commits new jobs, or stages or gives back old ones.
-_AVAILABLE_CAP = 1000
+# another connection commits new jobs, or stages or gives back old ones. The
+# count stops at the cap: with a backlog that big, producers are not idle.
+_AVAILABLE_CAP = 100
 _CHANGE_SQL = f"""
     SELECT (SELECT COALESCE(max(id), 0) FROM djobs_job),
            (SELECT count(*) FROM (SELECT 1 FROM djobs_job WHERE state = 'available'
