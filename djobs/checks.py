@@ -103,3 +103,21 @@ def check_transaction_pooling(app_configs: Any = None, **kwargs: Any) -> list[Ch
             id="djobs.W003",
         )
     ]
+
+
+@register("djobs")
+def check_partition_by(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report a queue's partition_by naming an argument one of the queue's jobs does not take."""
+    raw = getattr(settings, "DJOBS", {})
+    if not isinstance(raw, dict) or validate(raw):
+        return []  # reported by check_settings
+    from .flow.checks import partition_problems
+
+    return [
+        Error(
+            message,
+            hint="partition_by names arguments every job of the queue takes (bound as for unique keys).",
+            id="djobs.E023",
+        )
+        for message in partition_problems()
+    ]

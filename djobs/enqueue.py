@@ -14,6 +14,7 @@ from django.utils import timezone
 from . import tracing
 from .conf import get_settings, validate_queue_name
 from .exceptions import EnqueueError
+from .flow.partition import bound_partition_key
 from .hooks import hooks
 from .serialization import check_arguments, check_json
 from .states import JobState
@@ -47,6 +48,8 @@ class PendingJob:
     unique_states: int = 0
     #: Order within ``priority``, lower first: a django.tasks priority, negated.
     subpriority: int = 0
+    #: The values of the queue's partition_by arguments (djobs.flow.partition); None if not partitioned.
+    partition_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -125,6 +128,16 @@ def build_pending(
     key = None
     if spec is not None:
         key = unique_key(spec, path=job_function.path, queue=queue, arguments=arguments, now=now)
+    flow = conf.QUEUE_FLOW.get(queue)
+    partition = None
+    if flow is not None and flow.partition_by:
+        partition = bound_partition_key(
+            path=job_function.path,
+            queue=queue,
+            signature=job_function.signature,
+            arguments=arguments,
+            names=flow.partition_by,
+        )
     return PendingJob(
         path=job_function.path,
         queue=queue,
@@ -141,6 +154,7 @@ def build_pending(
         inserted_at=now,
         unique_key=key,
         unique_states=spec.mask if spec is not None else 0,
+        partition_key=partition,
     )
 
 

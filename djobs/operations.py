@@ -1,4 +1,4 @@
-"""Operator actions on jobs: retry, cancel, run now, delete.
+"""Operator actions on jobs: retry, cancel, run now, delete; and on queues (djobs.flow.queues).
 
 Each takes a ``Job`` queryset or an iterable of job ids and returns how many
 rows it changed. Each is one conditional ``UPDATE`` (or ``DELETE``) whose
@@ -33,6 +33,7 @@ from django.utils import timezone
 from .conf import get_settings
 from .db import get_ops
 from .db.fragments import MovedJob
+from .flow.queues import limit_queue, pause_queue, queue_statuses, resume_queue, scale_queue
 from .hooks import TerminalJob, hooks
 from .models import Job
 from .states import ACTIVE_STATES, TERMINAL_STATES, JobState
@@ -164,6 +165,11 @@ __all__ = [
     "deletable",
     "delete",
     "eligible",
+    "limit_queue",
+    "pause_queue",
+    "queue_statuses",
+    "resume_queue",
     "retry",
     "run_now",
+    "scale_queue",
 ]

@@ -80,7 +80,7 @@ class FlowOps:
         """Create ``queue``'s limit row if it is missing (idempotent, safe under races)."""
         from ..flow.models import FlowLimit
 
-        FlowLimit.objects.using(self.alias).bulk_create(
+        FlowLimit._default_manager.using(self.alias).bulk_create(
             [FlowLimit(queue=queue, starts={})], ignore_conflicts=True
         )
 
@@ -179,14 +179,14 @@ class FlowOps:
         from ..flow.models import QueueState
 
         fields = ("name", "paused", "concurrency", "global_limit", "rate_allowed", "rate_period")
-        return {row["name"]: row for row in QueueState.objects.using(self.alias).values(*fields)}
+        return {row["name"]: row for row in QueueState._default_manager.using(self.alias).values(*fields)}
 
     def queue_state_update(self, name: str, **fields: Any) -> None:
         """Set fields of queue ``name``'s state row (created if missing); announce it to workers."""
         from ..flow.models import QueueState
 
         with transaction.atomic(using=self.alias):
-            QueueState.objects.using(self.alias).update_or_create(name=name, defaults=fields)
+            QueueState._default_manager.using(self.alias).update_or_create(name=name, defaults=fields)
             if self.supports_listen_notify:
                 from ..flow.state import STATE_PAYLOAD
 

@@ -36,6 +36,7 @@ _INSERT_COLUMNS = (
     "unique_base",
     "inserted_at",
     "scheduled_at",
+    "partition_key",
 )
 
 
@@ -75,6 +76,7 @@ class InsertOps(AliasOps):
             unique_base=row.unique_key,
             inserted_at=row.inserted_at,
             scheduled_at=row.scheduled_at,
+            partition_key=row.partition_key,
         )
 
     def job_insert_many(self, rows: Sequence[PendingJob], *, chunk_size: int) -> list[Job]:
@@ -182,6 +184,7 @@ class InsertOps(AliasOps):
             row.unique_key,
             ops.adapt_datetimefield_value(row.inserted_at),
             ops.adapt_datetimefield_value(row.scheduled_at),
+            row.partition_key,
         ]
 
     #: Whether job_insert_one() can insert and notify in one autocommit statement.

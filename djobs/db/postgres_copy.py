@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "id, state, queue, path, args, kwargs, meta, tags, priority, subpriority, attempt, max_attempts, errors, "
-    "unique_states, unique_base, inserted_at, scheduled_at"
+    "unique_states, unique_base, inserted_at, scheduled_at, partition_key"
 )
 # COPY's text format: backslash, tab, newline and carriage return must be escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -71,7 +71,7 @@ def copy_insert(
                     f"{row.subpriority}\t0\t"
                     f"{row.max_attempts}\t[]\t{row.unique_states}\t{_base(row.unique_key)}\t"
                     f"{row.inserted_at.isoformat()}\t"
-                    f"{row.scheduled_at.isoformat()}\n"
+                    f"{row.scheduled_at.isoformat()}\t{_base(row.partition_key)}\n"
                 )
             with raw.copy(f"COPY djobs_job ({_COLUMNS}) FROM STDIN") as copy:
                 copy.write("".join(lines))

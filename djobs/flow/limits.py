@@ -14,9 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 # A start keeps its place in the rate window this much longer than the period:
-# the window counts claims, and a claimed job's first line runs a few ms later,
-# so without it `allowed + 1` calls could land inside one period.
-RATE_SLACK = 0.1
+# the window counts claims, and a claimed job starts a little later. A worker
+# starts a rate-limited job only within START_WITHIN of its claim (else it hands
+# it back), so no `period` window of starts holds more than `allowed` of them,
+# with room to spare for the job's own first lines.
+RATE_SLACK = 0.25
+START_WITHIN = 0.1
 UNLIMITED = 1 << 30
 
 
@@ -122,4 +125,13 @@ def record_starts(
     return log
 
 
-__all__ = ["RATE_SLACK", "ClaimPlan", "Limits", "choose", "plan_claim", "recent", "record_starts"]
+__all__ = [
+    "RATE_SLACK",
+    "START_WITHIN",
+    "ClaimPlan",
+    "Limits",
+    "choose",
+    "plan_claim",
+    "recent",
+    "record_starts",
+]

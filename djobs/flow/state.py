@@ -60,4 +60,46 @@ def effective(flow: QueueFlow | None, starting_concurrency: int, row: Mapping[st
     )
 
 
-__all__ = ["STATE_PAYLOAD", "QueueView", "effective"]
+class StateWatch:
+    """Keeps a runner's producers in step with the queue-state table.
+
+    ``tick`` reads the table every ``interval`` seconds, and at the next tick
+    after ``announce`` (a NOTIFY heard); ``refresh`` applies it at once.
+    """
+
+    def __init__(
+        self, ops: Any, flows: Mapping[str, QueueFlow], starting: Mapping[str, int], interval: float
+    ) -> None:
+        self.ops = ops
+        self.flows = dict(flows)
+        self.starting = dict(starting)
+        self.interval = interval
+        self.next_read = 0.0
+        self.reads = 0
+
+    def announce(self) -> None:
+        """Read the table at the next tick (a change was announced)."""
+        self.next_read = 0.0
+
+    def tick(self, now: float, producers: Mapping[str, Any]) -> None:
+        if now >= self.next_read:
+            self.next_read = now + self.interval
+            self.refresh(producers)
+
+    def views(self) -> dict[str, QueueView]:
+        """Return each served queue's view from one read of the table."""
+        rows = self.ops.queue_state_list()
+        self.reads += 1
+        return {
+            name: effective(self.flows.get(name), concurrency, rows.get(name))
+            for name, concurrency in self.starting.items()
+        }
+
+    def refresh(self, producers: Mapping[str, Any]) -> None:
+        for name, view in self.views().items():
+            producer = producers.get(name)
+            if producer is not None:
+                producer.apply(view)
+
+
+__all__ = ["STATE_PAYLOAD", "QueueView", "StateWatch", "effective"]

@@ -8,6 +8,10 @@ The producer thread sleeps on an event that is set by a NOTIFY for its queue,
 by the stager, by a slot freeing up while jobs may be waiting, or by the poll
 timer; it never sleeps while its last claim came back full.
 
+A paused queue (djobs.flow) sends no claim at all; a limited one claims
+through ``job_claim_limited``, never ahead of its threads, and wakes when a
+rate window opens.
+
 It claims nothing while the heartbeat is not fresh, and a job starts only
 while the worker can trust that the row is still its own (djobs.worker.startcheck).
 """
@@ -26,6 +30,7 @@ from django.utils import timezone
 
 from ..db.base import dispatcher_thread
 from ..exceptions import JobInterrupted
+from ..flow.limits import START_WITHIN
 from ..transitions import decide, format_traceback
 from .aio import AsyncExecutor, JobKinds
 from .executor import Execution, run_job
@@ -36,6 +41,8 @@ from .timeouts import RunningJob, finish
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
+    from ..flow.limits import Limits
+    from ..flow.state import QueueView
     from ..models import Job
     from .heartbeat import Heartbeat
     from .recorder import Recorder
@@ -54,6 +61,8 @@ PREFETCH_BELOW = 0.05
 # Weight of the latest job in the running mean of job durations.
 DURATION_WEIGHT = 0.1
 STOPPED_REASON = "stopped before starting this job"
+PAUSED_REASON = "held this job unstarted when its queue was paused"
+LATE_REASON = "could not start this rate-limited job soon enough after its claim"
 
 
 def claim_capacity(concurrency: int, mean_duration: float) -> int:
@@ -122,6 +131,10 @@ class Producer:
         # Start as if jobs were long: prefetch only once short jobs are seen.
         self.mean_duration = PREFETCH_BELOW
         self.reserved = 0
+        #: Set by the queue's state (djobs.flow.state): no claims while paused.
+        self.paused = False
+        #: The limits claims apply (None: the plain claim).
+        self.limits: Limits | None = None
         self._watch_changes = ops.supports_change_counter
         # One claimer thread per queue; the slot reservation lets more share a
         # queue (CLAIMERS), which only pays off when claims are slow to return.
@@ -206,6 +219,22 @@ class Producer:
             self._ensure_threads()
         self.wake()
 
+    def apply(self, view: QueueView) -> None:
+        """Apply the queue's runtime state: pause (handing back unstarted jobs), resume, scale, limits."""
+        self.limits = view.limits
+        resized = view.concurrency != self.concurrency
+        self.concurrency = view.concurrency
+        if view.paused and not self.paused:
+            self.paused = True
+            unstarted = self.take_unstarted()
+            if unstarted:
+                self.give_back(unstarted, PAUSED_REASON)
+        elif not view.paused and self.paused:
+            self.paused = False
+            self.wake()
+        elif resized:
+            self.wake()
+
     def wake(self) -> None:
         for wake in self._wakes:
             wake.set()
@@ -255,7 +284,12 @@ class Producer:
     def _reserve(self) -> int:
         """Reserve the free slots for one claim; 0 when claiming now is not worth it."""
         with self._lock:
-            capacity = claim_capacity(self.concurrency, self.mean_duration)
+            # A limited queue claims no more than it can start: a job held for a
+            # thread would take a slot of the global limit from another worker.
+            if self.limits is not None:
+                capacity = self.concurrency
+            else:
+                capacity = claim_capacity(self.concurrency, self.mean_duration)
             free = capacity - self.in_flight - self.reserved
             if free <= 0 or (self.saturated and free < max(1, capacity // 4) and self.in_flight):
                 return 0
@@ -276,6 +310,12 @@ class Producer:
                     # soon as it is made. Claim again once a heartbeat lands.
                     self.heartbeat.wait_fresh(self.poll_interval)
                     continue
+                if self.paused:
+                    if self.idle():  # a burst run ends without the paused queue's jobs
+                        self.empty_claim_at = time.monotonic()
+                    wake.wait(self.poll_interval)
+                    wake.clear()
+                    continue
                 free = self._reserve()
                 if not free:
                     wake.wait(self.poll_interval)
@@ -285,12 +325,23 @@ class Producer:
                 started = time.monotonic()
                 token = 0
                 epoch = self.heartbeat.epoch
+                limits = self.limits
+                retry_in = None
                 try:
                     if self._watch_changes:
                         token = self.ops.change_counter()
-                    jobs = self.ops.job_claim(
-                        queue=self.queue, limit=free, worker_id=self.worker_id, now=timezone.now()
-                    )
+                    if limits is None:
+                        jobs = self.ops.job_claim(
+                            queue=self.queue, limit=free, worker_id=self.worker_id, now=timezone.now()
+                        )
+                    else:
+                        jobs, retry_in = self.ops.job_claim_limited(
+                            queue=self.queue,
+                            limit=free,
+                            worker_id=self.worker_id,
+                            now=timezone.now(),
+                            limits=limits,
+                        )
                 except Exception as exc:  # keep the queue alive; retry
                     with self._lock:
                         self.reserved -= free
@@ -318,11 +369,19 @@ class Producer:
                 self.saturated = len(jobs) == free
                 if jobs:
                     self.claimed += len(jobs)
+                    if limits is not None and limits.rate_allowed is not None:
+                        deadline = started + START_WITHIN
+                        for job in jobs:
+                            job._djobs_start_by = deadline  # type: ignore[attr-defined]
                     self._dispatch(jobs, epoch)
                     if self.saturated:
                         continue
-                elif self.idle():
+                elif self.idle() and retry_in is None:  # a burst waits for a rate window to open
                     self.empty_claim_at = started
+                if retry_in is not None and retry_in < self.poll_interval:
+                    # A rate window opens before the next poll: claim again then.
+                    wake.wait(max(retry_in, 0.001))
+                    continue
                 if self._watch_changes:
                     self._wait_for_change(wake, token)
                 else:
@@ -371,6 +430,15 @@ class Producer:
             connections.close_all()
 
     def _run_one(self, job: Job, epoch: int, thread_id: int) -> None:
+        start_by = getattr(job, "_djobs_start_by", None)
+        if start_by is not None and time.monotonic() > start_by:
+            # Its start was counted at the claim: starting now could put more than the
+            # rate limit's `allowed` starts in one period. Back to the queue.
+            with self._lock:
+                self.in_flight -= 1
+                self._sync_busy -= 1
+            self.give_back([job], LATE_REASON)
+            return
         if not self.start_check.may_start(job, epoch):
             with self._lock:
                 self.in_flight -= 1

@@ -28,6 +28,7 @@ from .. import registry
 from ..conf import Settings, get_settings
 from ..db import get_ops
 from ..exceptions import UnknownJobError
+from ..flow.state import STATE_PAYLOAD, StateWatch
 from ..hooks import hooks
 from ..maintenance.services import default_services
 from .giveback import give_back
@@ -115,6 +116,8 @@ class Runner:
                 ),
             ]
         )
+        # Paused, scaled and limited queues (djobs.flow): read at start, every poll, and on NOTIFY.
+        self.flow = StateWatch(self.ops, self.conf.QUEUE_FLOW, self.queues, self.conf.POLL_INTERVAL)
         self.notifier: Notifier | None = None
         if self.ops.supports_listen:
             self.notifier = Notifier(
@@ -147,6 +150,9 @@ class Runner:
             self._wake_one(name)
 
     def _wake_one(self, name: str) -> None:
+        if name == STATE_PAYLOAD:
+            self.flow.announce()
+            return
         producer = self.producers.get(name)
         if producer is not None:
             producer.wake()
@@ -191,6 +197,7 @@ class Runner:
             " (burst)" if self.burst else "",
             extra={"djobs_worker": self.worker_id, "queues": self.queues, "burst": self.burst},
         )
+        self.flow.refresh(self.producers)
         self.heartbeat.start()
         self.recorder.start()
         if self.notifier is not None:
@@ -204,6 +211,7 @@ class Runner:
         while not self._stop.is_set():
             now = time.monotonic()
             self.watchdog.tick(now)
+            self._flow_tick(now)
             if not self.watchdog.replace_stuck(now) or not self.watchdog.threads_alive():
                 self.exit_status = RESTART
                 return
@@ -218,6 +226,13 @@ class Runner:
             if self.recycle.active and self._recycled(now):
                 return
             self._stop.wait(tick)
+
+    def _flow_tick(self, now: float) -> None:
+        try:
+            self.flow.tick(now, self.producers)
+        except DatabaseError as exc:
+            connections[self.ops.alias].close_if_unusable_or_obsolete()
+            logger.warning("djobs could not read the queue states: %s", exc, extra={"error": str(exc)})
 
     def _recycled(self, now: float) -> bool:
         """Check the recycle limits; True once the process may exit."""
