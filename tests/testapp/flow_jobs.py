@@ -56,7 +56,11 @@ def snoozes_once(context: JobContext, seconds: float) -> Snooze | None:
     token = _record_start(context.job.id, "")
     time.sleep(seconds)
     _record_end(token)
-    return Snooze(0) if context.job.attempt == 1 else None
+    # A snooze leaves the attempt as it was: the side table says whether this is the first run.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM flow_run WHERE job_id = %s", [context.job.id])
+        first = cursor.fetchone()[0] == 1
+    return Snooze(0) if first else None
 
 
 def runs() -> list[tuple[int, str, float, float | None]]:
