@@ -18,6 +18,7 @@ from .inserts import InsertOps
 from .operator import OperatorOps
 from .workers import WorkerOps
 from .workflows import WorkflowOps
+from .workflows_operator import WorkflowOperatorOps
 from .workflows_pruning import WorkflowPruneOps
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 dispatcher_thread = threading.local()
 
 
-class DatabaseOps(InsertOps, WorkerOps, OperatorOps, WorkflowOps, WorkflowPruneOps, FlowOps):
+class DatabaseOps(
+    InsertOps, WorkerOps, OperatorOps, WorkflowOps, WorkflowPruneOps, WorkflowOperatorOps, FlowOps
+):
     """SQL for one database alias. Subclasses set the capability flags."""
 
     supports_listen_notify = False
