@@ -155,6 +155,9 @@ def _after_terminal(alias: str, cancelled: list[MovedJob]) -> None:
     transaction.on_commit(lambda: hooks.after_terminal(ended), using=alias)
 
 
+# Whole workflows (djobs.workflows.operations); imported last, as they use cancel above.
+from .workflows.operations import cancel_workflow, retry_workflow  # noqa: E402
+
 __all__ = [
     "CANCEL_FROM",
     "DELETE_FROM",
@@ -162,6 +165,7 @@ __all__ = [
     "RUN_NOW_FROM",
     "TERMINAL_STATES",
     "cancel",
+    "cancel_workflow",
     "deletable",
     "delete",
     "eligible",
@@ -170,6 +174,7 @@ __all__ = [
     "queue_statuses",
     "resume_queue",
     "retry",
+    "retry_workflow",
     "run_now",
     "scale_queue",
 ]
