@@ -9,4 +9,8 @@ SUBCOMMANDS: dict[str, str] = {
     "delete": "djobs.cli.delete",
     "run-now": "djobs.cli.run_now",
     "health": "djobs.cli.health",
+    "pause": "djobs.cli.queue_pause",
+    "resume": "djobs.cli.queue_resume",
+    "scale": "djobs.cli.queue_scale",
+    "queues": "djobs.cli.queue_list",
 }
