@@ -255,6 +255,7 @@ class JobAdmin(admin.ModelAdmin):
             "failing": job.state in FAILING,
             "batch": batch,
             "batch_id": job.batch_id,
+            "workflow": _workflow_of(job),
             "worker": worker,
             "operations": allowed,
             "operate_url": reverse(f"{self.admin_site.name}:djobs_job_operate", args=[job.pk]),
@@ -284,6 +285,14 @@ class JobAdmin(admin.ModelAdmin):
         if name == "delete" and count:
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djobs_job_changelist"))
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djobs_job_change", args=[job.pk]))
+
+
+def _workflow_of(job: Job) -> tuple[str, str] | None:
+    """Return (workflow id, step name) of a workflow step, or None."""
+    key = (job.meta or {}).get("workflow_id")
+    if key is None or not _is_uuid(str(key)):
+        return None
+    return str(key), str((job.meta or {}).get("workflow_step", ""))
 
 
 def _is_uuid(value: str | None) -> bool:
