@@ -7,6 +7,8 @@
     .venv/bin/python bench/throughput.py --otel   # OpenTelemetry SDK configured (djobs[otel] + sdk)
     DATABASE_URL=postgres://postgres@127.0.0.1:6432/x .venv/bin/python bench/throughput.py \
         --transaction-pooling                     # through PgBouncer (.ci/pgbouncer.sh)
+    .venv/bin/python bench/throughput.py --concurrency 60 --global-limit 50   # a limited queue
+    .venv/bin/python bench/throughput.py --concurrency 60 --global-limit 5 --partitions 100
 
 Prints, per run: jobs/s over the processing window (first claim to last
 completion, from the rows), jobs/s over the whole process lifetime (start-up
@@ -16,11 +18,17 @@ With ``--otel`` both this process (the enqueue) and the worker configure an
 OpenTelemetry SDK tracer provider whose BatchSpanProcessor hands spans to an
 exporter that drops them: every job then gets a trace context in its meta and
 a span per execution, and the figure is their cost minus the network export.
+
+With ``--global-limit N`` the queue has ``global_limit: N`` (claims go through
+the limited claim, djobs.db.flow); with ``--partitions P`` as well, the jobs
+are ``add(i % P, 0)`` on a queue with ``partition_by: ["a"]``, so the limit
+applies to each of P partitions.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -123,7 +131,17 @@ def main() -> None:
         action="store_true",
         help="DJOBS['TRANSACTION_POOLING'] on, for a DATABASE_URL through PgBouncer in transaction mode.",
     )
+    parser.add_argument("--global-limit", type=int, help="The queue's global_limit (a limited queue).")
+    parser.add_argument(
+        "--partitions", type=int, help="partition_by over this many values (needs --global-limit)."
+    )
     args = parser.parse_args()
+    if args.global_limit:
+        flow: dict[str, object] = {"concurrency": args.concurrency, "global_limit": args.global_limit}
+        if args.partitions:
+            flow["partition_by"] = ["a"]
+        os.environ["BENCH_FLOW_QUEUE"] = json.dumps(flow)
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.flow_settings"
     if args.transaction_pooling:
         # Read by this process and the runjobs it starts.
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.pooling_settings"
@@ -134,16 +152,25 @@ def main() -> None:
     from django.db.models import Max, Min
 
     from djobs.models import Job
+    from tests.testapp.jobs import add
     from tests.testapp.worker_jobs import noop
 
     traced = ", OpenTelemetry spans" if args.otel else ""
     traced += ", TRANSACTION_POOLING" if args.transaction_pooling else ""
+    if args.global_limit:
+        traced += f", global_limit {args.global_limit}"
+        traced += f" per partition of {args.partitions}" if args.partitions else ""
     print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process{traced}")
     for n in args.jobs:
         truncate_jobs()
-        bench = noop.using(queue="bench")
         for start in range(0, n, 10_000):
-            bench.enqueue_many([() for _ in range(min(10_000, n - start))])
+            count = min(10_000, n - start)
+            if args.partitions:
+                add.using(queue="bench").enqueue_many(
+                    [((start + i) % args.partitions, 0) for i in range(count)]
+                )
+            else:
+                noop.using(queue="bench").enqueue_many([() for _ in range(count)])
         analyze()
         wall, peak, status = run_worker(args.concurrency, args.timeout, args.otel)
         done = Job.objects.filter(queue="bench", state="completed").count()

@@ -62,6 +62,8 @@ PREFETCH_BELOW = 0.05
 DURATION_WEIGHT = 0.1
 STOPPED_REASON = "stopped before starting this job"
 PAUSED_REASON = "held this job unstarted when its queue was paused"
+# Shortest wait before a limited queue holding running jobs claims again.
+LIMITED_RECHECK = 0.002
 LATE_REASON = "could not start this rate-limited job soon enough after its claim"
 
 
@@ -381,6 +383,12 @@ class Producer:
                 if retry_in is not None and retry_in < self.poll_interval:
                     # A rate window opens before the next poll: claim again then.
                     wake.wait(max(retry_in, 0.001))
+                    continue
+                if limits is not None and self.in_flight:
+                    # Held back by a global limit while jobs run: a slot frees when some
+                    # job's outcome is written, here or elsewhere. Look again after about
+                    # half a job (short jobs: a few ms; long ones: up to the poll interval).
+                    wake.wait(min(self.poll_interval, max(LIMITED_RECHECK, self.mean_duration / 2)))
                     continue
                 if self._watch_changes:
                     self._wait_for_change(wake, token)
