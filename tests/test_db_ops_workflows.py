@@ -117,3 +117,18 @@ def test_pruning_keeps_the_jobs_of_an_unfinished_workflow_and_then_deletes_all_i
     assert not Job.objects.exists()
     assert not WorkflowRow.objects.exists() and not WorkflowStep.objects.exists()
     assert not WorkflowEdge.objects.exists()
+
+
+def test_pruning_while_a_workflow_runs_keeps_the_jobs_of_an_open_batch() -> None:
+    from djobs.batches import open_batch
+
+    two_steps()  # a workflow running: the pruner takes the workflow-aware path
+    handle = open_batch()
+    with handle.adding():
+        in_batch = wj.step.enqueue()
+    old = timezone.now() - timedelta(days=30)
+    Job.objects.filter(pk=in_batch.pk).update(state="completed", finished_at=old)
+    ops = get_ops()
+    assert ops.workflow_any_unfinished()
+    assert ops.job_delete_finished_outside_workflows(state="completed", before=timezone.now(), limit=10) == 0
+    assert Job.objects.filter(pk=in_batch.pk).exists()

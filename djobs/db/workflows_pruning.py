@@ -22,36 +22,31 @@ class WorkflowPruneOps(AliasOps):
         """``job_delete_finished``, also keeping the jobs of workflows that are not finished."""
         from django.db.models import Exists, OuterRef
 
-        from ..batches.store import parse_key
         from ..models import Batch, BatchState, Job
         from ..workflows.models import WorkflowState, WorkflowStep
 
         unfinished = WorkflowStep.objects.using(self.alias).filter(
             job_id=OuterRef("pk"), workflow__state=WorkflowState.RUNNING
         )
+        # The batches not finished (few at a time): their jobs stay too.
+        open_batches = [
+            str(pk)
+            for pk in Batch.objects.using(self.alias)
+            .exclude(state=BatchState.FINISHED)
+            .values_list("pk", flat=True)
+        ]
         with transaction.atomic(using=self.alias):
-            candidates = list(
+            candidates = (
                 Job.objects.using(self.alias)
                 .filter(state=state, finished_at__lt=before)
                 .exclude(Exists(unfinished))
-                .order_by("finished_at")
-                .values_list("pk", "meta")[:limit]
             )
-            if not candidates:
+            if open_batches:
+                candidates = candidates.exclude(meta__batch_id__in=open_batches)
+            ids = list(candidates.order_by("finished_at").values_list("pk", flat=True)[:limit])
+            if not ids:
                 return 0
-            keys = {pk: parse_key((meta or {}).get("batch_id")) for pk, meta in candidates}
-            batch_ids = {key for key in keys.values() if key is not None}
-            open_batches = set(
-                Batch.objects.using(self.alias)
-                .filter(pk__in=batch_ids)
-                .exclude(state=BatchState.FINISHED)
-                .values_list("pk", flat=True)
-            )
-            ids = [pk for pk, key in keys.items() if key not in open_batches]
-            deleted = Job.objects.using(self.alias).filter(pk__in=ids, state=state)._raw_delete(self.alias)
-            # Fewer than picked only when batches held some: report a full chunk so
-            # the pruner comes back for the rest.
-            return int(deleted) + (len(candidates) - len(ids))
+            return int(Job.objects.using(self.alias).filter(pk__in=ids, state=state)._raw_delete(self.alias))
 
     def workflow_prune(self, *, limit: int) -> int:
         """Delete up to ``limit`` finished workflows whose jobs are all gone, with their steps and edges."""
