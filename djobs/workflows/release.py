@@ -33,6 +33,8 @@ SWEEP_INTERVAL = 60.0
 IDLE_CLOSE = 1.0
 # Tries of one release that hit a deadlock or a serialization failure.
 TRIES = 5
+# Seconds the release thread waits before trying again steps whose release failed.
+RETRY_PAUSE = 1.0
 
 
 def ended_steps(jobs: Iterable[TerminalJob]) -> list[tuple[int, str]]:
@@ -117,9 +119,15 @@ class Releaser:
                     self._next_sweep = time.monotonic() + SWEEP_INTERVAL
                     release_missed()
             except Exception:
-                # The sweep (release_missed) handles these steps later.
-                logger.exception("djobs could not release workflow steps")
+                # Released at most once whatever happens, so the same steps are
+                # tried again after a pause (and the sweep finds them if this
+                # process dies first).
+                logger.exception("djobs could not release workflow steps; trying again in %s s", RETRY_PAUSE)
                 connections.close_all()
+                time.sleep(RETRY_PAUSE)
+                with self._changed:
+                    for pk, state in work.items():
+                        self._pending.setdefault(pk, state)
             finally:
                 with self._changed:
                     self._busy = False

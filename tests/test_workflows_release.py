@@ -1,0 +1,46 @@
+"""The release paths: the dispatcher's release thread, and the sweep for releases lost to a crash."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from djobs import Workflow
+from djobs.hooks import TerminalJob, hooks
+from djobs.models import Job
+from djobs.workflows.release import release_missed, releaser
+from tests.testapp import workflow_jobs as wj
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def pair() -> dict[str, Job]:
+    wf = Workflow()
+    wf.add("a", wj.step.new())
+    wf.add("b", wj.step.new(), deps=["a"])
+    return wf.enqueue()
+
+
+def test_the_release_thread_releases_the_steps_the_recorder_hands_it() -> None:
+    jobs = pair()
+    a = jobs["a"]
+    Job.objects.filter(pk=a.pk).update(state="completed", finished_at=timezone.now())
+    hooks.after_terminal([TerminalJob(a.pk, "completed", a.queue, a.meta)], deferred=True)
+    releaser.flush()
+    assert Job.objects.get(pk=jobs["b"].pk).state == "available"
+    assert not releaser.has_work()
+
+
+def test_release_missed_finds_and_releases_a_step_whose_release_never_ran() -> None:
+    jobs = pair()
+    Job.objects.filter(pk=jobs["a"].pk).update(state="discarded", finished_at=timezone.now())
+    assert release_missed() == 1
+    b = Job.objects.get(pk=jobs["b"].pk)
+    assert b.state == "cancelled" and "dependency 'a'" in b.errors[-1]["error"]
+    assert release_missed() == 0
+
+
+def test_a_job_outside_any_workflow_costs_the_hook_no_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    job = wj.step.enqueue()
+    with django_assert_num_queries(0):
+        hooks.after_terminal([TerminalJob(job.pk, "completed", job.queue, job.meta)], deferred=True)
