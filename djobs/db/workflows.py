@@ -278,16 +278,33 @@ class WorkflowOps(AliasOps):
             else:
                 decrement[dependent] += 1
         if decrement:
-            dependents = sorted(decrement)
-            for n, group in _by_amount(decrement):
-                steps.filter(job_id__in=group).update(pending=F("pending") - n)
-            ready = list(steps.filter(job_id__in=dependents, pending__lte=0).values_list("job_id", flat=True))
-            ready = [pk for pk in ready if pk not in failed_by]
+            ready = [pk for pk in self._count_down(decrement) if pk not in failed_by]
             if ready:
                 self._make_runnable(ready, now, result)
         if not failed_by:
             return []
         return self._cancel_dependents(failed_by, now, result)
+
+    def _count_down(self, decrement: Mapping[int, int]) -> list[int]:
+        """Lower each step's count of unfinished dependencies; return the steps whose count reached 0."""
+        from ..workflows.models import WorkflowStep
+
+        ready: list[int] = []
+        steps = WorkflowStep.objects.using(self.alias)
+        for n, group in _by_amount(decrement):
+            if self.supports_update_returning:
+                marks = ", ".join(["%s"] * len(group))
+                with self.connection.cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE djobs_workflow_step SET pending = pending - %s WHERE job_id IN ({marks}) "
+                        "RETURNING job_id, pending",
+                        [n, *group],
+                    )
+                    ready.extend(int(pk) for pk, left in cursor.fetchall() if left <= 0)
+            else:
+                steps.filter(job_id__in=group).update(pending=F("pending") - n)
+                ready.extend(steps.filter(job_id__in=group, pending__lte=0).values_list("job_id", flat=True))
+        return sorted(ready)
 
     def _make_runnable(self, ids: list[int], now: datetime, result: Released) -> None:
         from ..models import Job
