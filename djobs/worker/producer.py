@@ -438,7 +438,7 @@ class Producer:
             connections.close_all()
 
     def _run_one(self, job: Job, epoch: int, thread_id: int) -> None:
-        start_by = getattr(job, "_djobs_start_by", None)
+        start_by = None if self.limits is None else job.__dict__.get("_djobs_start_by")
         if start_by is not None and time.monotonic() > start_by:
             # Its start was counted at the claim: starting now could put more than the
             # rate limit's `allowed` starts in one period. Back to the queue.
