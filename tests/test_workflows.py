@@ -8,7 +8,13 @@ from djobs import Workflow, chain
 from djobs.models import Job, WorkflowEdge, WorkflowStep
 from djobs.models import Workflow as WorkflowRow
 from djobs.testing import drain_queue
-from djobs.workflows import CycleError, DuplicateStepError, EmptyWorkflowError, UnknownDependencyError
+from djobs.workflows import (
+    CycleError,
+    DuplicateStepError,
+    EmptyWorkflowError,
+    UnknownDependencyError,
+    WorkflowError,
+)
 from tests.testapp import workflow_jobs as wj
 from tests.testapp.models import Marker
 
@@ -189,3 +195,39 @@ def test_enqueue_many_writes_several_workflows_or_none_of_them() -> None:
     assert WorkflowStep.objects.count() == 6 and WorkflowEdge.objects.count() == 3
     assert drain_queue() == {"completed": 6}
     assert set(WorkflowRow.objects.values_list("state", flat=True)) == {"finished"}
+
+
+def test_a_step_that_duplicates_a_unique_job_refuses_the_workflow_naming_both() -> None:
+    from tests.testapp.jobs import unique_forever
+
+    held = unique_forever.enqueue("k")
+    wf = Workflow("dup")
+    wf.add("first", wj.step.new())
+    wf.add("unique", unique_forever.new("k"), deps=["first"])
+    with pytest.raises(WorkflowError, match=rf"Step 'unique' .* duplicate of unique job {held.pk}"):
+        wf.enqueue()
+    assert list(Job.objects.values_list("pk", flat=True)) == [held.pk]
+    assert not WorkflowRow.objects.exists()
+
+
+def test_a_waiting_unique_step_holds_its_key() -> None:
+    from tests.testapp.jobs import unique_forever
+
+    jobs = chain(wj.step.new(), unique_forever.new("w")).enqueue()
+    again = unique_forever.enqueue("w")
+    assert again.duplicate and again.pk == jobs["2"].pk
+    assert drain_queue() == {"completed": 2}
+
+
+def test_a_batch_holding_a_workflow_finishes_once_after_its_last_step() -> None:
+    from djobs.batches import batch
+
+    with batch(on_complete="tests.testapp.batch_jobs.report") as b:
+        wf = chain(wj.step.new(1), wj.step.new(2), wj.step.new(3))
+        wf.enqueue()
+    drain_queue(with_limit=1)
+    assert b.row.state == "running"  # steps 2 and 3 wait: the batch is not done
+    drain_queue()
+    assert b.row.state == "finished"
+    callbacks = Job.objects.filter(meta__callback_of=b.key)
+    assert callbacks.count() == 1 and callbacks.get().result["counts"]["completed"] == 3
