@@ -8,7 +8,7 @@ from django.contrib.admin import AdminSite
 from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, path, reverse
 
-from . import views
+from . import queue_actions, views
 
 DASHBOARD_NAME = "Dashboard"
 
@@ -32,6 +32,11 @@ def install_dashboard(site: AdminSite) -> None:
                 "djobs/dashboard/data.json",
                 site.admin_view(views.dashboard_data),
                 name="djobs_dashboard_data",
+            ),
+            path(
+                "djobs/dashboard/queue/<str:action>/",
+                site.admin_view(queue_actions.queue_action(site)),
+                name="djobs_queue_action",
             ),
             *base_get_urls(),
         ]

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from . import queries
+from .queue_actions import can_control_queues, queue_rows
 
 REFRESH_SECONDS = 10
 
@@ -39,7 +40,16 @@ def dashboard(site: AdminSite) -> Callable[[HttpRequest], HttpResponse]:
     def view(request: HttpRequest) -> HttpResponse:
         if not can_view_dashboard(request):
             raise PermissionDenied
-        context: dict[str, Any] = {"data": queries.snapshot(), "refresh_seconds": refresh_seconds(request)}
+        data = queries.snapshot()
+        grid: queries.Counts = data["counts"]
+        executing = {q: grid.cell(q, "executing").value for q in grid.queues}
+        available = {q: grid.cell(q, "available").value for q in grid.queues}
+        context: dict[str, Any] = {
+            "data": data,
+            "refresh_seconds": refresh_seconds(request),
+            "queues": queue_rows(executing, available),
+            "can_control_queues": can_control_queues(request),
+        }
         if request.GET.get("partial"):
             return TemplateResponse(request, "djobs/dashboard_body.html", context)
         context.update(site.each_context(request))
