@@ -156,9 +156,6 @@ class DatabaseRun:
     default_url: str
     needs_server: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
-    # Set to an environment variable name while the database's support is being added:
-    # its run happens only when that variable is 1.
-    gate_env: str | None = None
 
     @property
     def url(self) -> str:
@@ -174,9 +171,7 @@ DATABASE_RUNS = [
         DEFAULT_PG_URL,
         extra_env={"DJOBS_REQUIRE_POSTGRES": "1"},
     ),
-    DatabaseRun(
-        "mariadb", "MariaDB", "DJOBS_TEST_MYSQL_URL", DEFAULT_MYSQL_URL, gate_env="DJOBS_TEST_MARIADB"
-    ),
+    DatabaseRun("mariadb", "MariaDB", "DJOBS_TEST_MYSQL_URL", DEFAULT_MYSQL_URL),
 ]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -218,6 +213,15 @@ def describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no tests ran"
 
 
+def database_choice(value: str) -> str:
+    """argparse type for --db: "all" or comma-separated database names."""
+    names = {d.name for d in DATABASE_RUNS}
+    wanted = value.split(",")
+    if value == "all" or all(name in names for name in wanted):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: use all, or names among {', '.join(sorted(names))}")
+
+
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     bin_dir = ensure_venv(args.python, args.django)
     base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -229,20 +233,17 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     in_ci = os.environ.get("CI", "").lower() not in ("", "0", "false")
     results: list[tuple[DatabaseRun, str, dict[str, int], float]] = []
     for database in DATABASE_RUNS:
-        if args.db not in ("all", database.name):
-            continue
-        if database.gate_env and os.environ.get(database.gate_env) != "1":
-            note = f"not run: its support is being added (set {database.gate_env}=1 to run it)"
-            if args.db == database.name:
-                print(f"dev.py: {database.label}: {note}", flush=True)
-            results.append((database, note, {}, 0.0))
+        if args.db != "all" and database.name not in args.db.split(","):
             continue
         url = database.url
         if database.needs_server and not server_reachable(url):
             required = in_ci or (database.name == "postgres" and args.require_postgres)
             note = f"{'FAILED' if required else 'skipped'}: {url} is not reachable"
-            print(f"dev.py: {database.label} at {url} is not reachable; "
-                  f"{'its tests could not run' if required else 'skipped its run'}.", flush=True)
+            print(
+                f"dev.py: {database.label} at {url} is not reachable; "
+                f"{'its tests could not run' if required else 'skipped its run'}.",
+                flush=True,
+            )
             results.append((database, note, {"failed": 1} if required else {}, 0.0))
             continue
         print(f"\ndev.py: ===== {database.label}: the suite on {url} =====", flush=True)
@@ -260,8 +261,10 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
             total[key] = total.get(key, 0) + value
     failed = bool(total.get("failed") or total.get("errors"))
     seconds = sum(r[3] for r in results)
-    print(f"dev.py:   {'total':<11} {'FAILED' if failed else 'ok'}: {describe_counts(total)} "
-          f"in {seconds:.1f}s", flush=True)
+    print(
+        f"dev.py:   {'total':<11} {'FAILED' if failed else 'ok'}: {describe_counts(total)} in {seconds:.1f}s",
+        flush=True,
+    )
     return 1 if failed else 0
 
 
@@ -284,13 +287,16 @@ def main() -> int:
     parser.add_argument("command", choices=["demo", "test", "lint", "clean"])
     parser.add_argument("--python", default=sys.executable, help="interpreter for the venv")
     parser.add_argument("--django", choices=sorted(DJANGO_PINS), help="pin a Django series")
-    parser.add_argument("--db", choices=["all", *(d.name for d in DATABASE_RUNS)], default="all")
     parser.add_argument(
-        "--require-postgres", action="store_true", help="fail when PostgreSQL is unreachable"
+        "--db",
+        type=database_choice,
+        default="all",
+        help="all (default), or one or more of "
+        + ", ".join(d.name for d in DATABASE_RUNS)
+        + ", comma-separated",
     )
-    parser.add_argument(
-        "--no-install", action="store_true", help="use the existing venv as it is (no pip)"
-    )
+    parser.add_argument("--require-postgres", action="store_true", help="fail when PostgreSQL is unreachable")
+    parser.add_argument("--no-install", action="store_true", help="use the existing venv as it is (no pip)")
     args, extra = parser.parse_known_args()
     global NO_INSTALL
     NO_INSTALL = args.no_install

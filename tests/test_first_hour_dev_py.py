@@ -27,7 +27,7 @@ def _dev() -> ModuleType:
 
 
 def dev_test(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("CI", "DJOBS_TEST_MARIADB", "DATABASE_URL")}
+    environ = {k: v for k, v in os.environ.items() if k not in ("CI", "DATABASE_URL")}
     # The nested pytest gets test databases of its own, beside this run's.
     environ["DJOBS_TEST_ID"] = f"{os.environ.get('DJOBS_TEST_ID', 'main')}-nested"
     return subprocess.run(
@@ -53,11 +53,11 @@ def test_pytest_final_line_is_read_for_the_summary(line: str, expected: object) 
     assert _dev().pytest_summary(line) == expected
 
 
-def test_the_database_runs_are_a_list_with_mariadb_gated_off() -> None:
+def test_the_database_runs_are_a_list_sqlite_postgres_and_mariadb() -> None:
     dev = _dev()
     assert [run.name for run in dev.DATABASE_RUNS] == ["sqlite", "postgres", "mariadb"]
     [mariadb] = [run for run in dev.DATABASE_RUNS if run.name == "mariadb"]
-    assert (mariadb.gate_env, mariadb.default_url) == ("DJOBS_TEST_MARIADB", "mysql://root@127.0.0.1:3306/djobs")
+    assert mariadb.default_url == "mysql://root@127.0.0.1:3306/djobs"
 
 
 @pytest.mark.slow
@@ -85,13 +85,14 @@ def test_an_unreachable_database_is_skipped_locally_and_fails_under_ci() -> None
 
 
 @pytest.mark.slow
-def test_mariadb_runs_only_when_switched_on_and_then_with_its_url() -> None:
-    off = dev_test("--db", "mariadb", *ONE_TEST)
-    assert off.returncode == 0
-    assert "MariaDB: not run: its support is being added (set DJOBS_TEST_MARIADB=1 to run it)" in off.stdout
-    assert "pytest" not in off.stdout.replace("dev.py", "")
-    on = dev_test(
-        "--db", "mariadb", *ONE_TEST, CI="true", DJOBS_TEST_MARIADB="1", DJOBS_TEST_MYSQL_URL="mysql://root@127.0.0.1:1/x"
-    )
+def test_an_unreachable_mariadb_fails_under_ci_naming_its_url() -> None:
+    on = dev_test("--db", "mariadb", *ONE_TEST, CI="true", DJOBS_TEST_MYSQL_URL="mysql://root@127.0.0.1:1/x")
     assert on.returncode == 1
     assert "dev.py:   MariaDB     FAILED: mysql://root@127.0.0.1:1/x is not reachable" in on.stdout
+
+
+def test_db_takes_several_databases_and_refuses_an_unknown_one() -> None:
+    dev = _dev()
+    assert dev.database_choice("sqlite,postgres") == "sqlite,postgres"
+    with pytest.raises(Exception, match="use all, or names among mariadb, postgres, sqlite"):
+        dev.database_choice("sqlite,oracle")
