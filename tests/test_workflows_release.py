@@ -44,3 +44,23 @@ def test_a_job_outside_any_workflow_costs_the_hook_no_query(django_assert_num_qu
     job = wj.step.enqueue()
     with django_assert_num_queries(0):
         hooks.after_terminal([TerminalJob(job.pk, "completed", job.queue, job.meta)], deferred=True)
+
+
+def test_the_workflow_sweeper_service_releases_what_a_crash_left_waiting() -> None:
+    from djobs.maintenance.workflow_sweeper import WorkflowSweeper, WorkflowSweeperConfig
+
+    jobs = pair()
+    Job.objects.filter(pk=jobs["a"].pk).update(state="completed", finished_at=timezone.now())
+    sweeper = WorkflowSweeper()
+    assert sweeper.run_once().counts == {"released": 1}
+    assert Job.objects.get(pk=jobs["b"].pk).state == "available"
+    assert sweeper.run_once().counts == {"released": 0}
+    with pytest.raises(ValueError, match=r"WorkflowSweeperConfig.limit=0"):
+        WorkflowSweeper(WorkflowSweeperConfig(limit=0))
+
+
+def test_runjobs_runs_the_workflow_sweeper() -> None:
+    from djobs.conf import get_settings
+    from djobs.maintenance.services import default_services
+
+    assert "workflow_sweeper" in [service.name for service in default_services(get_settings())]

@@ -16,6 +16,7 @@ from .pruner import Pruner, PrunerConfig
 from .rescuer import Rescuer, RescuerConfig
 from .scheduler import PeriodicScheduler
 from .stager import Stager, StagerConfig
+from .workflow_sweeper import WorkflowSweeper
 
 
 def default_services(
@@ -45,6 +46,7 @@ def default_services(
         ),
         PeriodicScheduler(),  # its first round syncs DJOBS["PERIODIC"] into rows
         BatchSweeper(),  # finishes batches whose completion hook was lost in a crash
+        WorkflowSweeper(),  # releases workflow steps whose release was lost in a crash
     ]
     return services
 

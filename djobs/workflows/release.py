@@ -5,7 +5,8 @@ release runs at once. The dispatcher's recorder must not wait: it hands the
 ended steps to a thread of its own, which merges what arrives while it works
 into one transaction per round. A release that never ran (the process died
 between the outcome and the release) is found by :func:`release_missed`,
-which that thread runs when it starts and then every ``SWEEP_INTERVAL``.
+which the maintenance service ``WorkflowSweeper`` runs every minute, and that
+thread at its first round and then every ``SWEEP_INTERVAL`` while it works.
 """
 
 from __future__ import annotations
