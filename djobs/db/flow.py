@@ -51,22 +51,20 @@ def _ids(ids: Sequence[int]) -> str:
 class FlowOps:
     """The limited claim and queue-state rows; mixed into each database's DatabaseOps."""
 
-    alias: str
-    connection: Any
-    CLAIM_COLUMNS: tuple[str, ...]
     #: SQL for the database clock in seconds since the epoch (the one clock of rate limits).
     flow_epoch_sql = ""
 
-    def jobs_from_rows(self, rows: Sequence[Sequence[Any]], *, worker_id: str, now: Any) -> list[Job]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by DatabaseOps
+        alias: str
+        connection: Any
+        CLAIM_COLUMNS: tuple[str, ...]
+        supports_listen_notify: bool
 
-    def job_restore_unique(self, ids: Sequence[int]) -> int:
-        raise NotImplementedError
+        def jobs_from_rows(self, rows: Sequence[Sequence[Any]], *, worker_id: str, now: Any) -> list[Job]: ...
 
-    def notify_inserted(self, queues: Sequence[str]) -> None:
-        raise NotImplementedError
+        def job_restore_unique(self, ids: Sequence[int]) -> int: ...
 
-    supports_listen_notify = False
+        def notify_inserted(self, queues: Sequence[str]) -> None: ...
 
     @contextmanager
     def _flow_transaction(self) -> Iterator[Any]:
