@@ -84,3 +84,18 @@ def test_the_workflow_list_shows_progress(admin_client_: Client) -> None:
     wf.enqueue()
     page = admin_client_.get(reverse("admin:djobs_workflow_changelist")).content.decode()
     assert "listed" in page and "0 of 4" in page
+
+
+def test_the_dashboard_counts_waiting_steps_per_queue(admin_client_: Client) -> None:
+    from djobs.admin.dashboard import queries
+
+    wf = Workflow()
+    wf.add("a", wj.step.new())
+    wf.add("b", wj.step.using(queue="emails").new(), deps=["a"])
+    wf.add("c", wj.step.using(queue="emails").new(), deps=["a"])
+    wf.enqueue()
+    grid = queries.counts()
+    assert grid.cell("emails", "waiting").value == 2
+    assert grid.cell("default", "available").value == 1
+    data = admin_client_.get(reverse("admin:djobs_dashboard_data")).json()
+    assert data["counts"]["emails"]["waiting"] == {"value": 2, "estimated": False}
