@@ -20,6 +20,7 @@ from .workers import WorkerOps
 from .workflows import WorkflowOps
 from .workflows_operator import WorkflowOperatorOps
 from .workflows_pruning import WorkflowPruneOps
+from .workflows_write import WorkflowWriteOps
 
 if TYPE_CHECKING:
     from ..models import Job
@@ -30,7 +31,14 @@ dispatcher_thread = threading.local()
 
 
 class DatabaseOps(
-    InsertOps, WorkerOps, OperatorOps, WorkflowOps, WorkflowPruneOps, WorkflowOperatorOps, FlowOps
+    InsertOps,
+    WorkerOps,
+    OperatorOps,
+    WorkflowOps,
+    WorkflowWriteOps,
+    WorkflowPruneOps,
+    WorkflowOperatorOps,
+    FlowOps,
 ):
     """SQL for one database alias. Subclasses set the capability flags."""
 
