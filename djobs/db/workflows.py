@@ -1,4 +1,4 @@
-"""Workflow SQL: step and edge rows, and the release of a step's dependents when it ends.
+"""Workflow SQL: releasing a step's dependents when it ends (rows are written in workflows_write.py).
 
 Release is exactly once per step, decided by two conditional updates in one
 transaction: the ending step's ``done`` flag (``False -> True``) says who
