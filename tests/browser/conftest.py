@@ -42,7 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: a live sync Playwright keeps an event loop running
+# in the main thread, and every later test calling async_to_sync there would fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(f"CI is set but {CHROMIUM} is absent: apt-get install chromium chromium-driver")
