@@ -75,3 +75,18 @@ def test_retry_workflow_names_the_steps_when_from_step_is_unknown() -> None:
     wf.enqueue()
     with pytest.raises(WorkflowError, match=r"no step 'nope' \(steps: audit, fetch, notify, parse\)"):
         retry_workflow(wf, from_step="nope")
+
+
+def test_cancelling_one_step_cancels_the_steps_waiting_for_it_transitively() -> None:
+    from djobs import operations
+
+    wf = pipeline(wj.step.new("f"))
+    jobs = wf.enqueue()
+    assert operations.cancel([jobs["fetch"].pk]) == 1
+    assert_workflow(
+        wf, {"fetch": "cancelled", "parse": "cancelled", "notify": "cancelled", "audit": "available"}
+    )
+    parse = Job.objects.get(pk=jobs["parse"].pk)
+    assert (
+        parse.errors[-1]["error"] == f"Cancelled: dependency 'fetch' (job {jobs['fetch'].pk}) was cancelled"
+    )
