@@ -239,3 +239,19 @@ def test_runjobs_refuses_processes_with_burst() -> None:
 
     with pytest.raises(CommandError, match="--processes runs a long-lived group"):
         call_command("runjobs", "--processes", "2", "--burst")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_sigterm_during_a_recycle_stops_the_worker_instead_of_starting_it_afresh(
+    processes: list[RunJobs],
+) -> None:
+    slow = worker_jobs.slow.enqueue(3.0)
+    worker_jobs.noop.enqueue()
+    worker = RunJobs("--queue", "default=2", "--max-jobs", "1")
+    processes.append(worker)
+    wait_until(lambda: "recycles: " in worker.output(), what="the recycle to begin")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, worker.output()
+    assert "starts afresh" not in worker.output()
+    assert Job.objects.get(pk=slow.pk).state == "completed"  # the running job finished first

@@ -145,6 +145,11 @@ class Runner:
         """Ask the loop to stop gracefully (what the first SIGTERM does)."""
         self._stop.set()
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop was asked for (a signal), as opposed to a burst's end or a recycle."""
+        return self._stop.is_set()
+
     def wake(self, queues: Iterable[str]) -> None:
         for name in queues:
             self._wake_one(name)

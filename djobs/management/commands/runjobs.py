@@ -166,7 +166,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         with exported(runner, metrics_port):
             status = runner.run()
-        if runner.recycling:
+        # A SIGTERM during a recycle means stop: the process must not start afresh.
+        if runner.recycling and not runner.stop_requested:
             return RECYCLE
         if options["burst"]:
             log_burst_summary(runner, time.monotonic() - started)
