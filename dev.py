@@ -225,7 +225,9 @@ def database_choice(value: str) -> str:
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     bin_dir = ensure_venv(args.python, args.django)
     base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    base_env.pop("DATABASE_URL", None)
+    # Each run sets these itself (a run nested in another's tests must not inherit them).
+    for name in ("DATABASE_URL", "DJOBS_REQUIRE_POSTGRES"):
+        base_env.pop(name, None)
     pytest = [str(bin_dir / "python"), "-m", "pytest"]
     if sys.stdout.isatty() and not any(a.startswith("--color") for a in extra):
         pytest.append("--color=yes")  # its output goes through dev.py's pipe
