@@ -78,7 +78,9 @@ def configure_otel() -> None:
     trace.set_tracer_provider(provider)
 
 
-def run_worker(concurrency: int, timeout: float, otel: bool = False) -> tuple[float, float | None, int]:
+def run_worker(
+    concurrency: int, timeout: float, otel: bool = False, metrics_port: int | None = None
+) -> tuple[float, float | None, int]:
     env = {**os.environ, "DEBUG": "False", "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
     boot = ["-c", OTEL_BOOT, str(ROOT)] if otel else []
@@ -91,6 +93,7 @@ def run_worker(concurrency: int, timeout: float, otel: bool = False) -> tuple[fl
             "--burst",
             "--queue",
             f"bench={concurrency}",
+            *(["--metrics-port", str(metrics_port)] if metrics_port else []),
         ],
         cwd=ROOT,
         env=env,
@@ -125,6 +128,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--otel", action="store_true", help="Trace enqueues and runs (OpenTelemetry SDK).")
+    parser.add_argument("--metrics-port", type=int, help="Serve the worker's Prometheus metrics there.")
     parser.add_argument("--name", default="throughput", help="Database suffix (djobs_bench_<name>).")
     parser.add_argument(
         "--transaction-pooling",
@@ -172,7 +176,7 @@ def main() -> None:
             else:
                 noop.using(queue="bench").enqueue_many([() for _ in range(count)])
         analyze()
-        wall, peak, status = run_worker(args.concurrency, args.timeout, args.otel)
+        wall, peak, status = run_worker(args.concurrency, args.timeout, args.otel, args.metrics_port)
         done = Job.objects.filter(queue="bench", state="completed").count()
         window = Job.objects.filter(queue="bench").aggregate(a=Min("attempted_at"), f=Max("finished_at"))
         seconds = (window["f"] - window["a"]).total_seconds() if window["f"] else float("nan")
