@@ -103,7 +103,7 @@ def poll_cost(rows: int = 200_000, runs: int = 2000) -> str:
     from django.db import connection
 
     from djobs.db import get_ops
-    from djobs.db.mysql import _CHANGE_SQL
+    from djobs.db.change_counter import _CHANGE_SQL
     from tests.testapp.worker_jobs import noop
 
     truncate_jobs()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def mysql() -> Iterator[None]:
     if connection.vendor != "mysql":
         pytest.skip("the polled change counter is MySQL's and MariaDB's")
-    from djobs.db.mysql import _Poll
+    from djobs.db.change_counter import _Poll
 
     _Poll.values.clear()
     _Poll.read_at.clear()

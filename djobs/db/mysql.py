@@ -16,8 +16,6 @@ producers of a process.
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -26,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
-from ..conf import get_settings
 from ..states import ACTIVE_STATES, STATE_BITS
-from .base import DatabaseOps
+from .change_counter import PolledChangeCounter
 from .fragments import (
     RESCUE_WHERE,
     RESCUED,
@@ -153,53 +150,10 @@ _RESTORE_KEY_SQL = f"""
 """
 
 
-class _Poll:
-    """The change counter as last read, shared by a process's producers."""
-
-    lock = threading.Lock()
-    values: dict[str, int] = {}
-    read_at: dict[str, float] = {}
-
-
-# The newest job id and how many jobs are available (counted up to AVAILABLE_CAP):
-# two probes of the ends of indexes. A new job moves the first; a job staged,
-# rescued or committed after a later id moves the second while fewer than the cap
-# are waiting (a bigger backlog keeps idle producers claiming anyway).
-AVAILABLE_CAP = 100
-_CHANGE_SQL = f"""
-    SELECT (SELECT COALESCE(MAX(id), 0) FROM djobs_job),
-           (SELECT COUNT(*) FROM (SELECT 1 FROM djobs_job WHERE state = 'available'
-                                  LIMIT {AVAILABLE_CAP}) AS waiting)
-"""
-
-
-class _MySQLDispatch(MySQLInserts, DatabaseOps):
+class _MySQLDispatch(MySQLInserts, PolledChangeCounter):
     """The dispatcher's SQL on MySQL and MariaDB."""
 
     supports_change_counter = True
-
-    @property
-    def change_counter_interval(self) -> float:  # type: ignore[override]
-        """How stale change_counter() may be: DJOBS["WAKE_POLL_INTERVAL"]."""
-        return get_settings().WAKE_POLL_INTERVAL
-
-    def change_counter(self) -> int:
-        # One query per WAKE_POLL_INTERVAL per process, however many producers poll: the
-        # others get the value just read.
-        now = time.monotonic()
-        interval = get_settings().WAKE_POLL_INTERVAL
-        with _Poll.lock:
-            cached = _Poll.values.get(self.alias)
-            # Before the first value is in, every caller reads one of its own.
-            if cached is not None and now - _Poll.read_at.get(self.alias, float("-inf")) < interval:
-                return cached
-            _Poll.read_at[self.alias] = now
-        with self.connection.cursor() as cursor:
-            cursor.execute(_CHANGE_SQL)
-            newest, waiting = cursor.fetchone()
-        value = int(newest) * (AVAILABLE_CAP + 1) + int(waiting)
-        _Poll.values[self.alias] = value
-        return value
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:

@@ -8,26 +8,14 @@ an idle producer watches ``change_counter()`` instead, read at most every
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from ..conf import get_settings
-from .base import DatabaseOps
+from .change_counter import PolledChangeCounter
 
 # One channel for the whole database; the payload is the queue name, so a
 # worker can ignore wake-ups for queues it does not serve.
 NOTIFY_CHANNEL = "djobs_insert"
-
-# The newest job id and the number of available jobs (up to a cap) change when
-# another connection commits new jobs, or stages or gives back old ones. The
-# count stops at the cap: with a backlog that big, producers are not idle.
-_AVAILABLE_CAP = 100
-_CHANGE_SQL = f"""
-    SELECT (SELECT COALESCE(max(id), 0) FROM djobs_job),
-           (SELECT count(*) FROM (SELECT 1 FROM djobs_job WHERE state = 'available'
-                                  LIMIT {_AVAILABLE_CAP}) AS waiting)
-"""
 
 
 def pooling() -> bool:
@@ -35,15 +23,7 @@ def pooling() -> bool:
     return get_settings().TRANSACTION_POOLING
 
 
-class _Poll:
-    """The last change counter read per alias, shared by a process's producers."""
-
-    lock = threading.Lock()
-    values: dict[str, int] = {}
-    read_at: dict[str, float] = {}
-
-
-class PostgresWakeups(DatabaseOps):
+class PostgresWakeups(PolledChangeCounter):
     """How a PostgreSQL worker learns of new jobs."""
 
     @property
@@ -55,27 +35,6 @@ class PostgresWakeups(DatabaseOps):
     def supports_change_counter(self) -> bool:  # type: ignore[override]
         """Only behind a transaction pooler: elsewhere LISTEN wakes the producers."""
         return pooling()
-
-    @property
-    def change_counter_interval(self) -> float:  # type: ignore[override]
-        """How stale change_counter() may be: DJOBS["WAKE_POLL_INTERVAL"]."""
-        return get_settings().WAKE_POLL_INTERVAL
-
-    def change_counter(self) -> int:
-        # One query per WAKE_POLL_INTERVAL per process, however many producers poll.
-        now = time.monotonic()
-        interval = get_settings().WAKE_POLL_INTERVAL
-        with _Poll.lock:
-            cached = _Poll.values.get(self.alias)
-            if cached is not None and now - _Poll.read_at.get(self.alias, float("-inf")) < interval:
-                return cached
-            _Poll.read_at[self.alias] = now
-        with self.connection.cursor() as cursor:
-            cursor.execute(_CHANGE_SQL)
-            newest, waiting = cursor.fetchone()
-        value = int(newest) * (_AVAILABLE_CAP + 1) + int(waiting)
-        _Poll.values[self.alias] = value
-        return value
 
     def listen_connect(self) -> Any:
         """Open a dedicated autocommit connection LISTENing on NOTIFY_CHANNEL."""
