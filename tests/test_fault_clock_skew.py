@@ -64,7 +64,11 @@ def test_worker_whose_clock_is_90s_ahead_rescues_no_job_of_a_live_worker(
     wait_until(lambda: starts(job), what="the job to start")
     ahead = skewed(runjobs, "+90s", "--queue", "other=1")
     future = WorkerProcess.objects.filter(started_at__gt=timezone.now() + timedelta(seconds=60))
-    wait_until(future.exists, what="the worker 90 s ahead to register")
+    try:
+        # A Python and Django start under faketime on a loaded CI machine: give it time.
+        wait_until(future.exists, timeout=40, what="the worker 90 s ahead to register")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its output:\n{ahead.output()}") from None
     wait_until(lambda: completed(job), timeout=20, what="completion")
     job.refresh_from_db()
     assert len(starts(job)) == 1, normal.output() + ahead.output()
