@@ -121,3 +121,72 @@ def check_partition_by(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
         )
         for message in partition_problems()
     ]
+
+
+def atomic_paths() -> list[str]:
+    """Return the paths of the registered jobs declared with ``atomic=True``."""
+    from . import registry
+
+    return [path for path in registry.registered_paths() if getattr(registry.lookup(path), "atomic", False)]
+
+
+def project_write_aliases() -> set[str]:
+    """Return the database aliases the routers send writes of the project's own models to.
+
+    Django's and djobs' own apps are left out: only the project's models say
+    where an atomic job's writes can land.
+    """
+    from django.apps import apps
+    from django.db import router
+
+    aliases = set()
+    for config in apps.get_app_configs():
+        if config.name.startswith(("django.", "djobs")):
+            continue
+        for model in config.get_models():
+            if model._meta.managed and not model._meta.proxy:
+                aliases.add(router.db_for_write(model) or "default")
+    return aliases
+
+
+@register("djobs")
+def check_atomic_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report atomic jobs whose writes cannot share djobs' transaction, and atomic jobs on threaded SQLite."""
+    raw = getattr(settings, "DJOBS", {})
+    if not isinstance(raw, dict) or validate(raw):
+        return []  # reported by check_settings
+    paths = atomic_paths()
+    if not paths:
+        return []
+    from .conf import get_settings
+
+    conf = get_settings()
+    named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    messages: list[CheckMessage] = []
+    aliases = project_write_aliases()
+    if aliases and conf.DATABASE not in aliases:
+        messages.append(
+            Error(
+                f"@job(atomic=True) on {named}: the jobs run in a transaction on DJOBS['DATABASE'] "
+                f"{conf.DATABASE!r}, but the project's models are written to {', '.join(sorted(aliases))}: "
+                "none of their writes would commit with the job.",
+                hint="Set DJOBS['DATABASE'] to the alias the jobs write to (djobs' tables live there "
+                "too), or drop atomic=True (docs/concepts/durability.md).",
+                id="djobs.E030",
+            )
+        )
+    engine = str(settings.DATABASES.get(conf.DATABASE, {}).get("ENGINE", ""))
+    threads = sum(conf.QUEUES.values())
+    if "sqlite" in engine and threads > 1:
+        messages.append(
+            Warning(
+                f"@job(atomic=True) on {named} with {threads} threads on the SQLite database "
+                f"{conf.DATABASE!r}: an atomic job holds SQLite's only write lock for its whole run, "
+                "so every other thread's and worker's writes (claims, outcomes, heartbeats) wait for it.",
+                hint=f"Keep atomic jobs short and set DATABASES[{conf.DATABASE!r}]['OPTIONS']['timeout'] "
+                "above the longest one (else waiting writers fail with 'database is locked'), one thread, "
+                "or use PostgreSQL (docs/concepts/durability.md).",
+                id="djobs.W030",
+            )
+        )
+    return messages

@@ -171,6 +171,20 @@ def _refuse_unrunnable(func: Any, qualname: str, takes_context: bool) -> None:
         )
 
 
+def _refuse_atomic(func: Any, qualname: str, atomic: Any) -> None:
+    """Raise JobDefinitionError for an ``atomic`` value or function the worker could not honour."""
+    if not isinstance(atomic, bool):
+        raise JobDefinitionError(f"@job(atomic={atomic!r}) on {qualname}: use True or False.")
+    if atomic and is_coroutine_function(func):
+        # The async ORM runs each query in a thread of asgiref's choosing, outside
+        # any transaction the worker could open around the coroutine.
+        raise JobDefinitionError(
+            f"@job(atomic=True) cannot run the async def {qualname} in one transaction: Django's "
+            "async ORM commits each query on its own. Declare it with def (a sync job runs in one "
+            "thread, so all its queries share the job's transaction), or drop atomic=True."
+        )
+
+
 class JobFunction(Enqueuer[P, R]):
     """A function registered with ``@job``; calling it still runs it directly.
 
@@ -191,6 +205,7 @@ class JobFunction(Enqueuer[P, R]):
         unique: Any = None,
         timeout: float | None = None,
         backoff: BackoffFn | None = None,
+        atomic: bool = False,
     ) -> None:
         qualname = getattr(func, "__qualname__", "")
         if not callable(func) or "<locals>" in qualname or "<lambda>" in qualname:
@@ -205,12 +220,15 @@ class JobFunction(Enqueuer[P, R]):
         _refuse_unrunnable(func, qualname or repr(func), takes_context)
         if backoff is not None and not callable(backoff):
             raise JobDefinitionError(f"@job(backoff={backoff!r}) must be a function of the attempt.")
+        _refuse_atomic(func, qualname or repr(func), atomic)
         self.func = func
         self.path = name or f"{func.__module__}.{qualname}"
         self.takes_context = takes_context
         self.is_async = is_coroutine_function(func)
         self.timeout = float(timeout) if timeout is not None else None
         self.backoff = backoff
+        #: The body runs in one transaction with the job's completion (djobs.worker.atomic).
+        self.atomic = atomic
         try:
             self.unique: UniqueSpec | None = parse_unique(unique)
         except ValueError as exc:
@@ -260,6 +278,7 @@ def job(
     unique: Any = ...,
     timeout: float | None = ...,
     backoff: BackoffFn | None = ...,
+    atomic: bool = ...,
 ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
 
@@ -282,8 +301,10 @@ def job(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     Options: ``queue``, ``priority`` (0 runs first, up to 9), ``max_attempts``,
     ``tags``, ``takes_context`` (pass a :class:`djobs.JobContext` first),
     ``unique`` (see the unique jobs guide), ``timeout`` (seconds), ``backoff``
-    (a function of the attempt number returning seconds) and ``name`` (the
-    path to register under, if not ``module.function``).
+    (a function of the attempt number returning seconds), ``atomic`` (run the
+    body in one transaction with the job's completion: its database writes
+    commit exactly once, see the durability docs) and ``name`` (the path to
+    register under, if not ``module.function``).
     """
     if func is not None:
         return JobFunction(func, **options)

@@ -12,7 +12,9 @@
   not wait (the dispatcher's outcome recorder) asks for ``deferred`` and gets
   the hook's ``later`` when it has one. Hooks must be short and safe to call
   twice for the same job (delivery is at least once); an exception is logged,
-  never raised, and undoes nothing.
+  never raised, and undoes nothing. A hook marked ``in_transaction`` (batches,
+  workflows) is also called, by :meth:`Hooks.within_transaction`, inside the
+  transaction that ends an atomic job, before it commits.
 - **idle** (``Callable[[], bool]``): run when a ``--burst`` worker finds
   nothing to do, before it exits; each finishes work it was handed in the
   background and returns True if there was any (it may have enqueued jobs), so
@@ -58,10 +60,15 @@ class InsertHook:
 
 @dataclass(frozen=True)
 class TerminalHook:
-    """``call(jobs)`` after jobs ended; ``later(jobs)`` instead for a caller that must not wait."""
+    """``call(jobs)`` after jobs ended; ``later(jobs)`` instead for a caller that must not wait.
+
+    ``in_transaction``: ``call`` only writes rows of djobs' database, so it may
+    also run inside the transaction that ends the jobs (an atomic job's).
+    """
 
     call: Callable[[list[TerminalJob]], None]
     later: Callable[[list[TerminalJob]], None] | None = None
+    in_transaction: bool = False
 
 
 class Hooks:
@@ -107,6 +114,14 @@ class Hooks:
                 call(jobs)
             except Exception:
                 logger.exception("djobs terminal hook %r failed", call, extra={"djobs_hook": repr(call)})
+
+    def within_transaction(self, jobs: list[TerminalJob]) -> None:
+        """Call the ``in_transaction`` hooks inside the caller's transaction; an exception propagates."""
+        if not jobs:
+            return
+        for hook in list(self.terminal):
+            if hook.in_transaction:
+                hook.call(jobs)
 
     def before_idle(self) -> bool:
         """Call the idle hooks; say whether any of them had work."""

@@ -7,7 +7,7 @@ from .completion import check_batches, check_batches_later, flush_if_pending
 from .tagging import count_inserted, tagged
 
 INSERT = InsertHook(count_inserted, applies=tagged)
-TERMINAL = TerminalHook(check_batches, later=check_batches_later)
+TERMINAL = TerminalHook(check_batches, later=check_batches_later, in_transaction=True)
 
 
 def connect(hooks: Hooks) -> None:

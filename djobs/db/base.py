@@ -16,6 +16,7 @@ from .flow import FlowOps
 from .fragments import RESTORE_KEY_SQL, MovedJob
 from .inserts import InsertOps
 from .operator import OperatorOps
+from .progress import ProgressOps
 from .workers import WorkerOps
 from .workflows import WorkflowOps
 from .workflows_operator import WorkflowOperatorOps
@@ -39,6 +40,7 @@ class DatabaseOps(
     WorkflowPruneOps,
     WorkflowOperatorOps,
     FlowOps,
+    ProgressOps,
 ):
     """SQL for one database alias. Subclasses set the capability flags."""
 
@@ -123,6 +125,19 @@ class DatabaseOps(
         with the same attempt, so a rescued job's late outcome is dropped.
         """
         raise NotImplementedError
+
+    #: Whether one transaction holding the write lock stops every other writer (SQLite).
+    single_writer = False
+
+    def job_complete_in_transaction(self, *, worker_id: str, job: Job, transition: Any) -> bool:
+        """Write an atomic job's completion inside the caller's transaction; say whether it held.
+
+        The same fenced statement as ``job_record_outcomes``: False means the
+        attempt is no longer this worker's, and the caller must roll back.
+        """
+        if not self.connection.in_atomic_block:
+            raise RuntimeError("job_complete_in_transaction needs the caller's transaction.atomic()")
+        return job.id in self.job_record_outcomes(worker_id=worker_id, outcomes=[(job, transition)])
 
     def job_mark_started(self, *, worker_id: str, started: Sequence[Job]) -> None:
         """Write the ``attempted_at`` of jobs that started, fenced like outcomes.

@@ -138,6 +138,7 @@ class _SQLiteDispatch(DatabaseOps):
     # PRAGMA data_version changes when another connection commits: an idle
     # worker reads it every few ms (no disk access) instead of claiming blindly.
     supports_change_counter = True
+    single_writer = True
 
     def change_counter(self) -> int:
         with self.connection.cursor() as cursor:

@@ -11,6 +11,10 @@ dispatcher and the testing helpers both use it.
 job is awaited there (the dispatcher's queue loops, ``aperform_job``), a sync
 one runs through ``sync_to_async``. ``execute`` given an async job, from sync
 code (the testing helpers), runs it with ``async_to_sync``.
+
+An atomic job (``@job(atomic=True)``) runs through ``djobs.worker.atomic``:
+its body and, given an ``AtomicCompletion`` (the dispatcher), its completion
+commit in one transaction.
 """
 
 from __future__ import annotations
@@ -28,14 +32,17 @@ from django.utils import timezone
 
 from .. import registry, tracing
 from ..context import JobContext, stop_request
+from ..exceptions import UnknownJobError
 from ..outcomes import Outcome
 from ..serialization import round_trip
 from ..signals import job_finished, job_started
 from ..states import JobState
 from ..transitions import CANCELLED, Transition, decide, format_traceback
+from . import atomic
 
 if TYPE_CHECKING:
     from ..models import Job
+    from .atomic import AtomicCompletion
 
 logger = logging.getLogger("djobs")
 
@@ -141,18 +148,19 @@ def run_job(
     now: Callable[[], datetime] = timezone.now,
     round_trip_arguments: bool = True,
     before: Callable[[], None] | None = None,
+    completion: AtomicCompletion | None = None,
 ) -> tuple[Execution, Transition]:
     """Run ``job``, decide its transition and send ``job_started``/``job_finished``.
 
     The row is not written: the caller records the transition (the dispatcher
-    in batches, fenced on worker and attempt).
+    in batches, fenced on worker and attempt), except an atomic job's
+    completion given ``completion`` (``atomic.settled(job)`` then says so).
     """
     _log_receiver_errors(job_started.send_robust(sender=type(job), job=job), job)
     if before is not None:
         before()
     with tracing.run_span(job) as span:
-        execution = execute(job, round_trip_arguments=round_trip_arguments)
-        transition = _decide(job, execution, now())
+        execution, transition = _run(job, now, round_trip_arguments, completion)
         tracing.ran(span, execution, transition)
     responses = job_finished.send_robust(
         sender=type(job),
@@ -175,8 +183,11 @@ async def arun_job(
     """``run_job`` on an event loop: signals through ``asend_robust``, the job through ``aexecute``."""
     _log_receiver_errors(await job_started.asend_robust(sender=type(job), job=job), job)
     with tracing.run_span(job) as span:
-        execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
-        transition = _decide(job, execution, now())
+        if is_atomic(job):  # a sync job (atomic async ones are refused): one thread, one transaction
+            execution, transition = await sync_to_async(_run)(job, now, round_trip_arguments, None)
+        else:
+            execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
+            transition = _decide(job, execution, now())
         tracing.ran(span, execution, transition)
     responses = await job_finished.asend_robust(
         sender=type(job),
@@ -188,6 +199,31 @@ async def arun_job(
     )
     _log_receiver_errors(responses, job)
     return execution, transition
+
+
+def is_atomic(job: Job) -> bool:
+    """Say whether ``job``'s function is registered with ``atomic=True``."""
+    try:
+        return bool(getattr(registry.lookup(job.path, job.meta), "atomic", False))
+    except UnknownJobError:
+        return False  # execute() fails it with the reason
+
+
+def _run(
+    job: Job,
+    now: Callable[[], datetime],
+    round_trip_arguments: bool,
+    completion: AtomicCompletion | None,
+) -> tuple[Execution, Transition]:
+    if is_atomic(job):
+        return atomic.run(
+            job,
+            lambda: execute(job, round_trip_arguments=round_trip_arguments),
+            lambda execution: _decide(job, execution, now()),
+            completion,
+        )
+    execution = execute(job, round_trip_arguments=round_trip_arguments)
+    return execution, _decide(job, execution, now())
 
 
 def _decide(job: Job, execution: Execution, now: datetime) -> Transition:
@@ -214,4 +250,4 @@ def _log_receiver_errors(responses: list[tuple[Any, Any]], job: Job) -> None:
             )
 
 
-__all__ = ["Execution", "aexecute", "arun_job", "execute", "run_job"]
+__all__ = ["Execution", "aexecute", "arun_job", "execute", "is_atomic", "run_job"]

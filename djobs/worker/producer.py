@@ -33,6 +33,7 @@ from ..exceptions import JobInterrupted
 from ..flow.limits import START_WITHIN
 from ..transitions import decide, format_traceback
 from .aio import AsyncExecutor, JobKinds
+from .atomic import settled
 from .executor import Execution, run_job
 from .giveback import give_back
 from .holdings import Holdings
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ..flow.limits import Limits
     from ..flow.state import QueueView
     from ..models import Job
+    from .atomic import AtomicCompletion
     from .heartbeat import Heartbeat
     from .recorder import Recorder
 
@@ -129,6 +131,8 @@ class Producer:
         # Sync jobs handed to the inbox and not yet ended: threads are started up to this.
         self._sync_busy = 0
         self.aio: AsyncExecutor | None = None
+        #: Set by the runner: atomic jobs write their completion with it, in their transaction.
+        self.completion: AtomicCompletion | None = None
         self._kinds = JobKinds()
         # Start as if jobs were long: prefetch only once short jobs are seen.
         self.mean_duration = PREFETCH_BELOW
@@ -461,7 +465,7 @@ class Producer:
             try:
                 # Connections are checked after each job (as Django does at the end
                 # of a request): a broken or expired one is closed, not reused.
-                _, transition = run_job(job, round_trip_arguments=False)
+                _, transition = run_job(job, round_trip_arguments=False, completion=self.completion)
             except BaseException as exc:
                 execution = Execution(exception=exc, traceback=format_traceback(exc))
                 transition = decide(job, execution, timezone.now())
@@ -469,7 +473,7 @@ class Producer:
             self.mean_duration = next_mean(self.mean_duration, time.monotonic() - started)
             still_ours = finish(running)
             close_old_connections()
-            if still_ours:
+            if still_ours and not settled(job):  # an atomic job's completion is written already
                 self.recorder.push(job, transition)
         finally:
             self.running.pop(thread_id, None)

@@ -113,6 +113,18 @@ class Recorder:
             self._pending += 1
         self._queue.put((job, transition))
 
+    def written(self, job: Job, transition: Transition) -> None:
+        """Account for an outcome written outside the recorder (an atomic job's, in its transaction)."""
+        self.holdings.discard((job.id,))
+        with self._lock:
+            self.recorded += 1
+            self.generation += 1
+        self.stats.observe_round([(job.queue, transition.outcome, transition.duration)], 0.0)
+        # As for a batch written here: deferred, and safe to see the same job twice.
+        hooks.after_terminal(
+            [TerminalJob(job.id, transition.state, job.queue, job.meta or {})], deferred=True
+        )
+
     def stop(self, timeout: float) -> None:
         """Write what is queued, then stop the thread (waits up to ``timeout`` s)."""
         if self._thread.ident is None:
@@ -239,7 +251,8 @@ class Recorder:
             if recorded.outcome != COMPLETED:
                 _log_outcome(job, recorded)
         self.holdings.discard(job.id for job, _ in batch)
-        self.recorded += len(held)
+        with self._lock:  # atomic jobs count theirs from their own threads
+            self.recorded += len(held)
         self.stats.observe_round(observed, write_seconds)
         # Hooks first: until they have run, the outcomes still count as pending,
         # so a burst run cannot see "nothing left" while a hook is about to

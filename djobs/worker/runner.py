@@ -31,6 +31,7 @@ from ..exceptions import UnknownJobError
 from ..flow.state import STATE_PAYLOAD, StateWatch
 from ..hooks import hooks
 from ..maintenance.services import default_services
+from .atomic import AtomicCompletion
 from .giveback import give_back
 from .heartbeat import Heartbeat
 from .holdings import Holdings
@@ -106,6 +107,9 @@ class Runner:
             )
             for name, concurrency in self.queues.items()
         }
+        completion = AtomicCompletion(self.ops, self.worker_id, self.recorder, self.heartbeat)
+        for producer in self.producers.values():
+            producer.completion = completion
         self.services = list(
             services
             if services is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..hooks import Hooks, TerminalHook
 from .release import flush_if_pending, release_later, release_now
 
-TERMINAL = TerminalHook(release_now, later=release_later)
+TERMINAL = TerminalHook(release_now, later=release_later, in_transaction=True)
 
 
 def connect(hooks: Hooks) -> None:

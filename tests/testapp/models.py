@@ -24,3 +24,14 @@ class Marker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Effect(models.Model):
+    """A database effect of an atomic job: exactly one row per job proves exactly once."""
+
+    job_id = models.BigIntegerField()
+    attempt = models.IntegerField()
+    worker = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"effect of job {self.job_id} attempt {self.attempt}"

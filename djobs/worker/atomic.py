@@ -1,0 +1,154 @@
+"""Atomic jobs (``@job(atomic=True)``): the body's writes and the job's completion commit together.
+
+The body runs inside ``transaction.atomic()`` on djobs' database. If it
+returns, the completion is written in that transaction by the fenced
+statement outcomes use (``DatabaseOps.job_complete_in_transaction``), the
+terminal hooks marked ``in_transaction`` (batches, workflows) run there too,
+and it commits. Anything else rolls the body back: an exception (``JobTimeout``
+too), a Snooze/Cancel/Discard, an operator's cancel, and a fence that no
+longer holds (the attempt was rescued while this worker was paused: its late
+writes vanish). A failure is then recorded by the recorder in its own
+transaction, as for any job.
+
+SQLite has one writer: the transaction holds the write lock for the whole run,
+so this worker's heartbeat cannot land meanwhile. There the body runs in a
+savepoint and the transaction, however the body ended, commits this worker's
+heartbeat last when it ran longer than the heartbeat interval: the lock is
+released by a commit that shows the worker alive, so a rescuer waiting for the
+lock never reads a stale heartbeat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import get_settings
+from ..hooks import TerminalJob, hooks
+from ..transitions import COMPLETED, Transition
+
+if TYPE_CHECKING:
+    from ..db.base import DatabaseOps
+    from ..models import Job
+    from .executor import Execution
+    from .heartbeat import Heartbeat
+    from .recorder import Recorder
+
+logger = logging.getLogger("djobs")
+
+# Set on a job whose attempt needs no recorder write: committed with its body, or fenced.
+_SETTLED = "_djobs_atomic_settled"
+
+
+class AtomicCompletion:
+    """What a worker needs to end an atomic job inside its transaction, and to account for it after."""
+
+    def __init__(self, ops: DatabaseOps, worker_id: str, recorder: Recorder, heartbeat: Heartbeat) -> None:
+        self.ops = ops
+        self.worker_id = worker_id
+        self.recorder = recorder
+        self.heartbeat = heartbeat
+
+    def complete(self, job: Job, transition: Transition) -> bool:
+        """Write the completion (fenced) and its batch/workflow accounting; say whether it held."""
+        if not self.ops.job_complete_in_transaction(worker_id=self.worker_id, job=job, transition=transition):
+            return False
+        if job.meta:
+            # A savepoint: a hook that catches a database error itself (the batch
+            # check logs and goes on) cannot leave an aborted transaction that
+            # commits as a silent rollback; releasing the savepoint fails instead.
+            with transaction.atomic(using=self.ops.alias):
+                hooks.within_transaction([_terminal(job, transition)])
+        return True
+
+    def beat(self, since: float) -> None:
+        """On a single-writer database, write this worker's heartbeat if the transaction ran long."""
+        if self.ops.single_writer and time.monotonic() - since >= self.heartbeat.interval:
+            self.ops.worker_heartbeat(
+                worker_id=self.worker_id,
+                hostname=self.heartbeat.hostname,
+                pid=os.getpid(),
+                queues=self.heartbeat.queues,
+                now=timezone.now(),
+            )
+
+    def committed(self, job: Job, transition: Transition) -> None:
+        """Account for a committed completion: the recorder's counts, holdings and deferred hooks."""
+        self.recorder.written(job, transition)
+
+
+def run(
+    job: Job,
+    execute: Callable[[], Execution],
+    decide: Callable[[Execution], Transition],
+    completion: AtomicCompletion | None,
+) -> tuple[Execution, Transition]:
+    """Run an atomic job's body in one transaction with its completion; return what happened.
+
+    Without ``completion`` (the testing helpers) the body still commits only
+    if it completes; the caller records the completion afterwards.
+    """
+    alias = completion.ops.alias if completion is not None else get_settings().DATABASE
+    savepoint = completion is not None and completion.ops.single_writer
+    began = time.monotonic()
+    ended = "rolled back"
+    try:
+        with transaction.atomic(using=alias):
+            with transaction.atomic(using=alias) if savepoint else contextlib.nullcontext():
+                execution = execute()
+                transition = decide(execution)
+                if transition.outcome != COMPLETED:
+                    transaction.set_rollback(True, using=alias)
+                elif completion is None:
+                    ended = "committed"
+                elif completion.complete(job, transition):
+                    ended = "written"
+                else:
+                    transaction.set_rollback(True, using=alias)
+                    ended = "fenced"
+            if completion is not None:
+                completion.beat(began)
+    except BaseException as exc:
+        # The completion's write or the commit failed, or a timeout arrived after
+        # the body: nothing of the attempt is kept, and it fails like any job.
+        from ..transitions import format_traceback
+        from .executor import Execution
+
+        ended = "rolled back"
+        execution = Execution(
+            exception=exc, traceback=format_traceback(exc), duration=time.monotonic() - began
+        )
+        transition = decide(execution)
+    if ended == "written" and completion is not None:
+        job.__dict__[_SETTLED] = True
+        completion.committed(job, transition)
+    elif ended == "fenced":
+        job.__dict__[_SETTLED] = True
+        logger.warning(
+            "djobs job %s %s attempt %d was fenced: this worker no longer holds the attempt "
+            "(rescued or released meanwhile), so its transaction rolled back and nothing it wrote was kept",
+            job.id,
+            job.path,
+            job.attempt,
+            extra={"job_id": job.id, "job_path": job.path, "attempt": job.attempt, "outcome": "fenced"},
+        )
+    return execution, transition
+
+
+def settled(job: Job) -> bool:
+    """Say whether an atomic job's attempt needs no recorder write (committed with its body, or fenced)."""
+    return bool(job.__dict__.get(_SETTLED))
+
+
+def _terminal(job: Job, transition: Transition) -> TerminalJob:
+    return TerminalJob(job.id, transition.state, job.queue, job.meta or {})
+
+
+__all__ = ["AtomicCompletion", "run", "settled"]

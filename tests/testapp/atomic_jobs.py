@@ -1,0 +1,67 @@
+"""Atomic jobs the tests run: each writes an Effect row, then may sleep or fail before its commit.
+
+A job's own database writes roll back with it, so progress is told outside
+the database: a line "<attempt> <worker>" appended to the file ``signal``
+once the effect is written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from djobs import job
+from djobs.context import JobContext
+
+
+def _effect(context: JobContext, signal: str) -> None:
+    from .models import Effect
+
+    Effect.objects.create(job_id=context.job.id, attempt=context.attempt, worker=context.job.worker_id or "")
+    if signal:
+        with Path(signal).open("a") as file:
+            file.write(f"{context.attempt} {context.job.worker_id}\n")
+
+
+@job(atomic=True, takes_context=True, max_attempts=3)
+def write_then_sleep(context: JobContext, seconds: float, signal: str = "", first_only: bool = True) -> str:
+    """Write an Effect, then sleep ``seconds`` (only on attempt 1 with ``first_only``) before completing."""
+    _effect(context, signal)
+    if seconds and (context.attempt == 1 or not first_only):
+        time.sleep(seconds)
+    return f"done by attempt {context.attempt}"
+
+
+@job(atomic=True, takes_context=True, max_attempts=3)
+def write_enqueue_then_fail(context: JobContext, signal: str = "") -> None:
+    """Write an Effect and enqueue a child, then raise: neither may remain."""
+    _effect(context, signal)
+    noop.enqueue()
+    raise RuntimeError(f"failed after writing, attempt {context.attempt}")
+
+
+@job(atomic=True, takes_context=True)
+def write_and_enqueue(context: JobContext) -> str:
+    """Write an Effect and enqueue a child: both commit with the completion."""
+    _effect(context, "")
+    noop.enqueue()
+    return "written"
+
+
+@job(atomic=True)
+def noop() -> None:
+    """An atomic job that writes nothing (the benchmark's and the children's)."""
+
+
+@job
+def plain_effect(job_id: int) -> None:
+    """A plain job writing an Effect: outside any job transaction, as before."""
+    from .models import Effect
+
+    Effect.objects.create(job_id=job_id, attempt=1)
+
+
+@job(atomic=True)
+def batch_done(batch_id: str, counts: dict[str, int]) -> str:
+    """A batch's on_complete callback, atomic too."""
+    return f"{batch_id} {counts.get('completed', 0)}"
