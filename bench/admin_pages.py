@@ -90,7 +90,7 @@ FILL_CHUNK = 1_000_000
 
 
 def _insert_jobs(rows: int, batches: list[str]) -> None:
-    """Insert the jobs with the secondary indexes dropped, then build them once (minutes, not hours, at 10M)."""
+    """Insert the jobs with the secondary indexes dropped, then build them once (minutes at 10M)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
