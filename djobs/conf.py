@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "RESCUE_AFTER": 60.0,
     # On SIGTERM, how long running jobs may take to finish before they are released.
     "SHUTDOWN_GRACE": 25.0,
+    # A job interrupted at shutdown inside ctx.each/ctx.checkpoint gets its attempt back
+    # this many times; later interruptions count as attempts (djobs.durable).
+    "MAX_INTERRUPTIONS": 10,
     # Seconds a finished job is kept, per terminal state; None keeps it forever.
     "RETENTION": {"completed": 86400, "cancelled": 7 * 86400, "discarded": 7 * 86400},
     "PRUNE_INTERVAL": 60.0,
@@ -186,6 +189,7 @@ def validate(raw: object) -> list[Problem]:
         ("DEFAULT_PRIORITY", 0, 9),
         ("DEFAULT_MAX_ATTEMPTS", 1, None),
         ("BULK_CHUNK_SIZE", 1, None),
+        ("MAX_INTERRUPTIONS", 0, None),
     ):
         value = raw.get(key, DEFAULTS[key])
         if (
@@ -347,6 +351,7 @@ class Settings:
     METRICS_PORT: int | None = None
     WAKE_POLL_INTERVAL: float = DEFAULTS["WAKE_POLL_INTERVAL"]
     TRANSACTION_POOLING: bool = False
+    MAX_INTERRUPTIONS: int = DEFAULTS["MAX_INTERRUPTIONS"]
     #: queue name -> its flow options (djobs.flow.config.QueueFlow), limits included.
     QUEUE_FLOW: dict[str, QueueFlow] = field(default_factory=dict)
 

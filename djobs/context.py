@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .exceptions import JobCancelled
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from .decorators import Enqueuer
     from .enqueue import PendingJob
     from .models import Job
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -94,10 +97,73 @@ class JobContext:
         return str(value) if value is not None else None
 
     @property
-    def step(self) -> str | None:
+    def workflow_step(self) -> str | None:
         """Return this job's step name in its workflow, or None."""
         value = (self.job.meta or {}).get("workflow_step")
         return str(value) if value is not None else None
+
+    # -- durable steps and iterations (djobs.durable) ---------------------------------------
+
+    def step(self, name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` once per job: a later attempt gets its stored result instead.
+
+        The result must survive a JSON round trip; it is saved before this
+        returns, and what is returned is the stored (JSON) value on every
+        attempt. A name is used once per job::
+
+            path = ctx.step("download", fetch_upload, upload_id)
+        """
+        from .durable.runtime import step
+
+        result: T = step(self.job, name, fn, args, kwargs)
+        return result
+
+    async def astep(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``step`` for ``async def`` jobs: ``fn`` may be async (awaited) or sync (run in a thread)."""
+        from .durable.runtime import astep
+
+        return await astep(self.job, name, fn, args, kwargs)
+
+    def each(
+        self, name: str, source: Any, *, checkpoint_every: int | timedelta | None = None
+    ) -> Iterator[Any]:
+        """Iterate ``source``, resuming after the last finished item of an earlier attempt.
+
+        ``source`` is a QuerySet ordered by one unique field (the cursor), or
+        a callable taking the saved cursor (None at first) and yielding
+        ``(item, cursor)`` pairs. The cursor is saved every
+        ``checkpoint_every`` items (an int) or the time of a timedelta
+        (default: 5 seconds), when the job stops, and at shutdown, where
+        the job stops after the current item without using up an attempt::
+
+            for product in ctx.each("rows", Product.objects.order_by("pk")):
+                index(product)
+        """
+        from .durable.runtime import each
+
+        return each(self.job, name, source, checkpoint_every)
+
+    def aeach(
+        self, name: str, source: Any, *, checkpoint_every: int | timedelta | None = None
+    ) -> AsyncIterator[Any]:
+        """``each`` for ``async def`` jobs: ``async for row in ctx.aeach("rows", queryset): ...``.
+
+        A callable source may be an async generator function.
+        """
+        from .durable.runtime import aeach
+
+        return aeach(self.job, name, source, checkpoint_every)
+
+    def checkpoint(self) -> None:
+        """Offer a point where the job may stop at shutdown: raise ``Interrupted`` if the worker is stopping.
+
+        For long steps with no ``ctx.each`` of their own; the job goes back to
+        ``available`` without using up an attempt and runs again from its
+        last finished step.
+        """
+        from .durable.runtime import checkpoint
+
+        checkpoint(self.job)
 
     def dependency_results(self) -> dict[str, Any]:
         """Return ``step name -> result`` of the steps this workflow step waited for (one query each).

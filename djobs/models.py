@@ -235,5 +235,6 @@ class WorkerProcess(models.Model):
         return f"{self.hostname}:{self.pid}"
 
 
+from .durable.models import JobProgress  # noqa: E402, F401
 from .flow.models import FlowLimit, QueueState  # noqa: E402, F401
 from .workflows.models import Workflow, WorkflowEdge, WorkflowState, WorkflowStep  # noqa: E402, F401

@@ -12,6 +12,8 @@ returns a value        completed    the value is kept as ``result``
 returns/raises Snooze  scheduled    ``attempt`` is given back (not a failed attempt)
 returns/raises Cancel  cancelled    reason kept as an error entry
 returns/raises Discard discarded    reason kept as an error entry
+is interrupted         available    at shutdown, in ctx.each/ctx.checkpoint: ``attempt``
+                                    given back, up to MAX_INTERRUPTIONS times
 raises anything else   retryable    error entry; due after the backoff
 ... on its last try    discarded    when ``attempt >= max_attempts``
 is not registered      discarded    nothing is imported
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .backoff import default_backoff
+from .durable.errors import Interrupted
 from .exceptions import UnknownJobError
 from .outcomes import Cancel, Discard, Snooze
 from .states import JobState
@@ -45,6 +48,8 @@ DISCARDED = "discarded"
 RETRIED = "retryable"
 # A failure on the last attempt: the job is discarded.
 EXHAUSTED = "exhausted"
+# Stopped at shutdown at a safe point of ctx.each/ctx.checkpoint; runs again at once.
+INTERRUPTED = "interrupted"
 
 NOT_JSON_NOTE = "the return value is not JSON-serialisable; its repr is kept instead"
 _REPR_LIMIT = 2000
@@ -161,6 +166,8 @@ def _decide_other(
         )
         return Transition(JobState.DISCARDED, DISCARDED, finished_at=now, error=entry)
     exc = execution.exception
+    if isinstance(exc, Interrupted):
+        return interrupted(job, exc, now)
     if exc is None:  # returned a bare Outcome that is none of the three
         exc = TypeError(f"{outcome!r} is not an outcome djobs knows; use Snooze, Cancel or Discard")
     entry = error_entry(
@@ -194,6 +201,29 @@ def _snooze(outcome: Snooze, now: datetime) -> Transition:
     )
 
 
+def interrupted(job: Job, exc: Interrupted, now: datetime) -> Transition:
+    """Return the transition of a job interrupted at shutdown: available again at once.
+
+    Its attempt is given back, like a snooze, for the first ``max_interruptions``
+    interruptions; after that each one counts as an attempt, and on the last
+    attempt the job is discarded, so a job that never finishes between two
+    deploys cannot run forever.
+    """
+    if exc.interruptions <= exc.max_interruptions:
+        return Transition(JobState.AVAILABLE, INTERRUPTED, scheduled_at=now, attempt_delta=-1)
+    entry = error_entry(
+        job.attempt,
+        now,
+        f"Interrupted {exc.where}: interrupted {exc.interruptions} times, more than "
+        f"MAX_INTERRUPTIONS ({exc.max_interruptions}), so this one used up attempt {job.attempt}",
+        exception="djobs.durable.Interrupted",
+        worker_id=job.worker_id,
+    )
+    if job.attempt >= job.max_attempts:
+        return Transition(JobState.DISCARDED, EXHAUSTED, finished_at=now, error=entry)
+    return Transition(JobState.AVAILABLE, INTERRUPTED, scheduled_at=now, error=entry)
+
+
 def _registered_backoff(path: str) -> Callable[[int], float] | None:
     from . import registry
 
@@ -209,5 +239,6 @@ __all__ = [
     "describe",
     "error_entry",
     "format_traceback",
+    "interrupted",
     "storable_result",
 ]

@@ -12,7 +12,8 @@ from .models import Marker
 
 
 def _mark(event: str, context: JobContext) -> None:
-    Marker.objects.create(name=f"{event}:{context.workflow_id}:{context.step}", job_id=context.job.pk)
+    name = f"{event}:{context.workflow_id}:{context.workflow_step}"
+    Marker.objects.create(name=name, job_id=context.job.pk)
 
 
 @job(takes_context=True)
@@ -55,6 +56,6 @@ def fan_out(context: JobContext, n: int, before: str) -> int:
     """Add ``n`` steps to its own workflow, each of which ``before`` waits for."""
     _mark("start", context)
     for i in range(n):
-        context.add_step(f"extra-{i}", step.new(i), deps=[context.step or ""], dependents=[before])
+        context.add_step(f"extra-{i}", step.new(i), deps=[context.workflow_step or ""], dependents=[before])
     _mark("end", context)
     return n

@@ -1,0 +1,254 @@
+"""A running job's progress: loaded once per attempt, saved without a write per item.
+
+Steps are saved by the job's own thread before ``ctx.step`` returns. An
+iteration only notes its position after each item (two attribute writes); at
+a checkpoint it hands the position over (``SAVES``), and the worker's
+heartbeat thread writes what was handed over, one statement per job, woken by
+the hand-over. When the job ends (returns, raises, is interrupted), the
+executor calls :func:`finish`, which writes the last finished positions before
+the outcome is recorded: an error resumes at the failing item, an interruption
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, connections
+from django.utils import timezone
+
+from .errors import Interrupted, StepError
+
+if TYPE_CHECKING:
+    from ..db.base import DatabaseOps
+    from ..models import Job
+    from .models import JobProgress
+
+logger = logging.getLogger("djobs")
+
+# Both ride on the running Job instance, like the stop request (djobs.context).
+_PROGRESS = "_djobs_progress"
+_INTERRUPT = "_djobs_interrupt"
+
+#: Longest step or iteration name.
+NAME_MAX = 200
+
+
+class Iteration:
+    """One ``ctx.each``: the live position (cursor and count of the last finished item) and the saved one."""
+
+    __slots__ = ("cursor", "done", "items", "name", "saved")
+
+    def __init__(self, name: str, state: dict[str, Any] | None) -> None:
+        state = state or {}
+        self.name = name
+        self.cursor: Any = state.get("cursor")
+        self.items: int = int(state.get("items") or 0)
+        self.done: bool = bool(state.get("done"))
+        self.saved: tuple[Any, int, bool] = (self.cursor, self.items, self.done)
+
+    def hand_over(self) -> None:
+        """Make the live position the one saved next (one tuple, so a reader never sees half)."""
+        self.saved = (self.cursor, self.items, self.done)
+
+
+class Progress:
+    """The finished steps, iterations and interruptions of one job, for one attempt."""
+
+    def __init__(self, job: Job, ops: DatabaseOps | None, row: JobProgress | None, atomic: bool) -> None:
+        self.job = job
+        #: None for a job that is not stored (perform_job): nothing is saved.
+        self.ops = ops
+        self.atomic = atomic
+        self.steps: dict[str, Any] = {str(n): r for n, r in (row.steps if row else [])}
+        self.iterations: dict[str, Iteration] = {
+            str(n): Iteration(str(n), s) for n, s in (row.iterations if row else {}).items()
+        }
+        self.interruptions = row.interruptions if row else 0
+        self.interrupt_requested = bool(job.__dict__.get(_INTERRUPT))
+        self.current_step: str | None = None
+        self._used: set[str] = set()
+        self._lock = threading.Lock()
+        self._written: Any = self._document() if row else None
+
+    # -- names -------------------------------------------------------------------------------
+
+    def use(self, name: Any, kind: str) -> None:
+        """Reserve ``name`` for this run; a name used twice in one run is an error."""
+        if not isinstance(name, str) or not name or len(name) > NAME_MAX:
+            raise StepError(
+                f"ctx.{kind}(name={name!r}): name the {kind} with a non-empty string of at most "
+                f"{NAME_MAX} characters."
+            )
+        if name in self._used:
+            raise StepError(
+                f"ctx.{kind}({name!r}) is called a second time in job {self.job.pk} ({self.job.path}); "
+                "a name stands for one step or iteration per job: give each call its own name."
+            )
+        self._used.add(name)
+
+    def iteration(self, name: str) -> Iteration:
+        """Return the iteration ``name``, as saved by an earlier attempt or new."""
+        it = self.iterations.get(name)
+        if it is None:
+            with self._lock:  # the heartbeat thread may be reading the dict
+                it = self.iterations[name] = Iteration(name, None)
+        return it
+
+    # -- interruption ----------------------------------------------------------------------------
+
+    def check(self, where: str) -> None:
+        """Raise Interrupted if the worker asked running jobs to stop (never in an atomic job)."""
+        if self.interrupt_requested and not self.atomic:
+            self.interrupt(where)
+
+    def interrupt(self, where: str) -> None:
+        from ..conf import get_settings
+
+        self.interruptions += 1
+        self.interrupt_requested = False
+        for it in self.iterations.values():
+            it.hand_over()
+        raise Interrupted(where, self.interruptions, get_settings().MAX_INTERRUPTIONS)
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def record_step(self, name: str, result: Any) -> None:
+        """Keep a finished step's result and save it now (it must outlive a crash right after)."""
+        with self._lock:
+            self.steps[name] = result
+        self.save()
+
+    def _document(self) -> tuple[list[Any], dict[str, Any], int]:
+        iterations = {}
+        for name, it in self.iterations.items():
+            cursor, items, done = it.saved
+            iterations[name] = {"cursor": cursor, "items": items, "done": done}
+        return [[n, r] for n, r in self.steps.items()], iterations, self.interruptions
+
+    def save(self, *, final: bool = False) -> bool:
+        """Write what changed since the last write (fenced on the job's worker and attempt).
+
+        ``final`` hands every iteration's live position over first: the job
+        has stopped, so the last finished item is known. Returns whether a
+        write happened and held.
+        """
+        if self.ops is None:
+            return False
+        with self._lock:
+            if final:
+                for it in self.iterations.values():
+                    it.hand_over()
+            document = self._document()
+            if document == self._written:
+                return False
+            steps, iterations, interruptions = document
+            held = self.ops.progress_save(
+                job_id=int(self.job.pk),
+                attempt=self.job.attempt,
+                worker_id=str(self.job.worker_id),
+                steps=steps,
+                iterations=iterations,
+                interruptions=interruptions,
+                now=timezone.now(),
+            )
+            self._written = document
+            return held
+
+
+class PendingSaves:
+    """The progress handed over at checkpoints, waiting for the heartbeat thread to write it."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, Progress] = {}
+        self._lock = threading.Lock()
+        #: Set at each hand-over: the heartbeat thread waits on it between beats.
+        self.wake = threading.Event()
+
+    def hand_over(self, progress: Progress) -> None:
+        with self._lock:
+            self._due[id(progress)] = progress
+        self.wake.set()
+
+    def drop(self, progress: Progress) -> None:
+        with self._lock:
+            self._due.pop(id(progress), None)
+
+    def write(self) -> int:
+        """Write every progress handed over since the last call; return how many were written."""
+        self.wake.clear()
+        with self._lock:
+            due, self._due = list(self._due.values()), {}
+        written = 0
+        for progress in due:
+            try:
+                written += progress.save()
+            except DatabaseError as exc:
+                # The next checkpoint or the job's end writes it again.
+                if progress.ops is not None:
+                    connections[progress.ops.alias].close_if_unusable_or_obsolete()
+                logger.warning("djobs could not save the progress of job %s: %s", progress.job.pk, exc)
+        return written
+
+
+#: The process's pending saves: written by the heartbeat thread (djobs.worker.heartbeat).
+SAVES = PendingSaves()
+
+
+def progress_of(job: Job) -> Progress:
+    """Return ``job``'s progress, reading it from the database on first use in this attempt."""
+    progress: Progress | None = job.__dict__.get(_PROGRESS)
+    if progress is None:
+        from ..db import get_ops
+
+        ops = None if job.pk is None else get_ops(job._state.db)
+        row = ops.progress_get(int(job.pk)) if ops is not None else None
+        progress = job.__dict__[_PROGRESS] = Progress(job, ops, row, atomic=_atomic(job))
+    return progress
+
+
+def _atomic(job: Job) -> bool:
+    from .. import registry
+    from ..exceptions import UnknownJobError
+
+    try:
+        return bool(getattr(registry.lookup(job.path, job.meta), "atomic", False))
+    except UnknownJobError:
+        return False
+
+
+def request_interrupt(job: Job) -> None:
+    """Ask the running ``job`` to stop at its next safe point (``ctx.each`` item, ``ctx.checkpoint()``)."""
+    job.__dict__[_INTERRUPT] = True
+    progress: Progress | None = job.__dict__.get(_PROGRESS)
+    if progress is not None:
+        progress.interrupt_requested = True
+
+
+def uses_progress(job: Job) -> bool:
+    """Say whether ``job`` used steps or iterations in this attempt (no query)."""
+    return _PROGRESS in job.__dict__
+
+
+def finish(job: Job) -> None:
+    """Write ``job``'s last finished positions now that it stopped; call before recording its outcome.
+
+    Nothing to do for a job that used no step or iteration. An atomic job's
+    steps were written inside its transaction, which decided their fate.
+    """
+    progress: Progress | None = job.__dict__.get(_PROGRESS)
+    if progress is None:
+        return
+    SAVES.drop(progress)
+    if progress.atomic:
+        return
+    try:
+        progress.save(final=True)
+    except DatabaseError as exc:
+        # The job resumes from its last checkpoint instead: items repeat, none is lost.
+        logger.warning("djobs could not save the progress of job %s: %s", job.pk, exc)
+
+
+__all__ = ["SAVES", "Iteration", "PendingSaves", "Progress", "finish", "progress_of", "request_interrupt"]
