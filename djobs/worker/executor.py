@@ -32,6 +32,8 @@ from django.utils import timezone
 
 from .. import registry, tracing
 from ..context import JobContext, stop_request
+from ..durable.progress import finish as finish_progress
+from ..durable.progress import uses_progress
 from ..exceptions import UnknownJobError
 from ..outcomes import Outcome
 from ..serialization import round_trip
@@ -187,6 +189,8 @@ async def arun_job(
             execution, transition = await sync_to_async(_run)(job, now, round_trip_arguments, None)
         else:
             execution = await aexecute(job, round_trip_arguments=round_trip_arguments)
+            if uses_progress(job):
+                await sync_to_async(finish_progress, thread_sensitive=True)(job)
             transition = _decide(job, execution, now())
         tracing.ran(span, execution, transition)
     responses = await job_finished.asend_robust(
@@ -223,6 +227,8 @@ def _run(
             completion,
         )
     execution = execute(job, round_trip_arguments=round_trip_arguments)
+    # The last finished steps and items are saved before the outcome is (djobs.durable).
+    finish_progress(job)
     return execution, _decide(job, execution, now())
 
 

@@ -28,11 +28,18 @@ from django.utils import timezone
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
+    from ..durable.progress import PendingSaves
 
 logger = logging.getLogger("djobs")
 
 # Trust what this process holds for this fraction of RESCUE_AFTER after a heartbeat.
 TRUST_FRACTION = 0.5
+
+
+def progress_saves() -> PendingSaves:
+    from ..durable.progress import SAVES
+
+    return SAVES
 
 
 class Heartbeat:
@@ -69,6 +76,7 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
+        progress_saves().wake.set()
         if self._thread.ident is not None:
             self._thread.join(5.0)
 
@@ -134,10 +142,20 @@ class Heartbeat:
         return True
 
     def _run(self) -> None:
+        # Between beats it also writes the progress jobs hand over at their
+        # checkpoints (djobs.durable), woken by the hand-over.
+        saves = progress_saves()
+        due = time.monotonic() + self.interval
         try:
-            while not self._stop.wait(self.interval):
+            while not self._stop.is_set():
+                saves.wake.wait(max(0.0, due - time.monotonic()))
+                if self._stop.is_set():
+                    break
                 try:
-                    self.beat()
+                    saves.write()
+                    if time.monotonic() >= due:
+                        due = time.monotonic() + self.interval
+                        self.beat()
                 except Exception:  # beat() handles database errors; this is any other bug
                     logger.exception("djobs heartbeat failed")
         finally:

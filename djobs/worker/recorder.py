@@ -359,7 +359,7 @@ def unstorable(job: Job, transition: Transition, exc: Exception) -> Transition:
 
 def _log_outcome(job: Job, transition: Transition) -> None:
     error = (transition.error or {}).get("error", "")
-    level = logging.INFO if transition.outcome in ("snoozed", "cancelled") else logging.WARNING
+    level = logging.INFO if transition.outcome in ("snoozed", "cancelled", "interrupted") else logging.WARNING
     if logger.isEnabledFor(level):
         logger.log(
             level,

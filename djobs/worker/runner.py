@@ -27,6 +27,7 @@ from django.utils import timezone
 from .. import registry
 from ..conf import Settings, get_settings
 from ..db import get_ops
+from ..durable.progress import request_interrupt
 from ..exceptions import UnknownJobError
 from ..flow.state import STATE_PAYLOAD, StateWatch
 from ..hooks import hooks
@@ -320,6 +321,10 @@ class Runner:
     def _shutdown(self) -> None:
         for producer in self.producers.values():
             producer.stop_claiming()
+        # Jobs inside ctx.each / ctx.checkpoint stop at their next safe point, their
+        # progress saved, and go back to available at once (djobs.durable).
+        for running in self._running_jobs():
+            request_interrupt(running.job)
         for producer in self.producers.values():
             producer.join(2.0)
         # Claimed but not started: give them back now rather than start them late.
