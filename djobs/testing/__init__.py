@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .assertions import all_enqueued, assert_enqueued, refute_enqueued
     from .case import JobsTestCaseMixin
     from .drain import MAX_RUNS, DrainLoopError, DrainResult, adrain_queue, drain_queue
+    from .durable import interrupt_job
     from .matching import ANY_STATE, WAITING_STATES
     from .modes import testing_mode
     from .perform import PerformResult, aperform_job, perform_job
@@ -38,6 +39,7 @@ _LAZY = {
     "DrainResult": "drain",
     "drain_queue": "drain",
     "adrain_queue": "drain",
+    "interrupt_job": "durable",
     "ANY_STATE": "matching",
     "WAITING_STATES": "matching",
     "testing_mode": "modes",
@@ -74,6 +76,7 @@ __all__ = [
     "assert_enqueued",
     "assert_workflow",
     "drain_queue",
+    "interrupt_job",
     "perform_job",
     "refute_enqueued",
     "testing_mode",

@@ -11,11 +11,12 @@ from django.utils import timezone
 
 from .. import registry
 from ..conf import get_settings
+from ..durable.errors import Interrupted
 from ..enqueue import PendingJob
 from ..exceptions import UnknownJobError
 from ..outcomes import Outcome
 from ..states import JobState
-from ..transitions import CANCELLED, COMPLETED, EXHAUSTED, RETRIED, SNOOZED, Transition
+from ..transitions import CANCELLED, COMPLETED, EXHAUSTED, INTERRUPTED, RETRIED, SNOOZED, Transition
 from .matching import job_path
 from .running import guarded_run
 
@@ -102,13 +103,18 @@ class PerformResult:
         return self.transition.outcome == EXHAUSTED
 
     @property
+    def interrupted(self) -> bool:
+        """Say whether the job was interrupted (a shutdown, interrupt_job): it resumes from its progress."""
+        return self.transition.outcome == INTERRUPTED
+
+    @property
     def failed(self) -> bool:
-        """Say whether the job raised an exception other than an outcome."""
-        return self.execution.failed
+        """Say whether the job raised an exception other than an outcome or an interruption."""
+        return self.execution.failed and not isinstance(self.execution.exception, Interrupted)
 
     def raise_if_failed(self) -> None:
-        """Re-raise the exception the job raised, if any (not outcomes)."""
-        if self.execution.failed and self.execution.exception is not None:
+        """Re-raise the exception the job raised, if any (not outcomes, not an interruption)."""
+        if self.failed and self.execution.exception is not None:
             raise self.execution.exception
 
     def __repr__(self) -> str:

@@ -35,3 +35,23 @@ class Effect(models.Model):
 
     def __str__(self) -> str:
         return f"effect of job {self.job_id} attempt {self.attempt}"
+
+
+class Row(models.Model):
+    """A row a durable iteration walks through (tests.testapp.durable_jobs)."""
+
+    n = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"row {self.n}"
+
+
+class RowVisit(models.Model):
+    """One row per item a durable iteration processed: counts prove at least / exactly once."""
+
+    row = models.CharField(max_length=64)
+    job_id = models.BigIntegerField()
+    attempt = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} visited {self.row}"

@@ -1,0 +1,157 @@
+"""Durable steps and iterations run in the test process (drain_queue, perform_job): the contract."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from djobs.durable import StepError
+from djobs.durable.models import JobProgress
+from djobs.models import Job
+from djobs.testing import drain_queue, interrupt_job, perform_job
+from tests.testapp import durable_jobs as dj
+from tests.testapp.models import Marker, Row, RowVisit
+
+pytestmark = pytest.mark.django_db
+
+
+def markers(job: Job, name: str) -> int:
+    return Marker.objects.filter(job_id=job.pk, name=name).count()
+
+
+def visits(job: Job) -> Counter[str]:
+    return Counter(RowVisit.objects.filter(job_id=job.pk).values_list("row", flat=True))
+
+
+def rows(count: int) -> list[str]:
+    return [str(row.pk) for row in Row.objects.bulk_create([Row(n=i) for i in range(count)])]
+
+
+def test_a_finished_step_is_not_run_again_on_the_next_attempt() -> None:
+    job = dj.three_steps.enqueue()
+    assert drain_queue() == {"retryable": 1, "completed": 1}
+    job.refresh_from_db()
+    assert job.result == ["one done", "two done", "three done"]
+    assert (markers(job, "one"), markers(job, "two"), markers(job, "three")) == (1, 2, 1)
+    progress = JobProgress.objects.get(job_id=job.pk)
+    assert progress.steps == [["one", "one done"], ["two", "two done"], ["three", "three done"]]
+
+
+def test_a_step_name_used_twice_in_one_run_is_an_error_naming_it() -> None:
+    result = perform_job(dj.step_twice)
+    assert isinstance(result.exception, StepError)
+    assert "ctx.step('same') is called a second time" in str(result.exception)
+
+
+def test_a_step_result_json_cannot_store_is_an_error_saying_what_to_return() -> None:
+    result = perform_job(dj.step_not_json)
+    assert isinstance(result.exception, StepError)
+    assert "Step 'bad' returned <object object" in str(result.exception)
+    assert "return plain data" in str(result.exception)
+
+
+def test_each_visits_every_row_once_and_saves_where_it_ended() -> None:
+    pks = rows(1203)  # more than two pages
+    job = dj.visit_rows.enqueue()
+    assert drain_queue() == {"completed": 1}
+    assert visits(job) == Counter(pks)
+    saved = JobProgress.objects.get(job_id=job.pk).iterations["rows"]
+    assert saved == {"cursor": int(pks[-1]), "items": 1203, "done": True}
+
+
+def test_an_iteration_interrupted_after_n_items_resumes_after_them_without_using_an_attempt() -> None:
+    pks = rows(50)
+    job = dj.visit_rows.enqueue()
+    with interrupt_job(after_items=20, each="rows"):
+        assert drain_queue(with_recursion=False) == {"interrupted": 1}
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == ("available", 0)
+    progress = JobProgress.objects.get(job_id=job.pk)
+    assert progress.iterations["rows"] == {"cursor": int(pks[19]), "items": 20, "done": False}
+    assert progress.interruptions == 1
+    assert drain_queue() == {"completed": 1}
+    job.refresh_from_db()
+    assert (job.state, job.attempt, job.result) == ("completed", 1, 30)
+    assert visits(job) == Counter(pks)
+
+
+def test_a_job_interrupted_after_a_step_skips_it_when_it_runs_again() -> None:
+    Row.objects.create(n=1)
+    job = dj.step_then_rows.enqueue()
+    with interrupt_job(after_step="count"):
+        assert drain_queue() == {"interrupted": 1, "completed": 1}
+    job.refresh_from_db()
+    assert job.result == 1
+    assert list(visits(job).values()) == [1]
+
+
+def test_a_job_interrupted_during_a_step_stops_at_its_checkpoint_and_runs_the_step_again() -> None:
+    job = dj.long_step.enqueue()
+    with interrupt_job(during_step="work"):
+        assert drain_queue() == {"interrupted": 1, "completed": 1}
+    # One tick before the checkpoint interrupted it, three in the run that finished it.
+    assert markers(job, "tick") == 4
+    assert markers(job, "after") == 1
+
+
+def test_a_callable_source_with_a_string_cursor_resumes_at_the_failing_item() -> None:
+    job = dj.paged_keys.enqueue(30, fail_at="item-17")
+    first = drain_queue()
+    assert first == {"retryable": 1}
+    saved = JobProgress.objects.get(job_id=job.pk).iterations["keys"]
+    # The failing item was not finished: the cursor is the one before it.
+    assert saved == {"cursor": "k0016", "items": 17, "done": False}
+    Job.objects.filter(pk=job.pk).update(scheduled_at=job.scheduled_at)  # due now
+    assert drain_queue(with_scheduled=True) == {"completed": 1}
+    seen = visits(job)
+    assert set(seen) == {f"item-{i}" for i in range(30)}
+    assert set(seen.values()) == {1}
+
+
+def test_async_aeach_and_astep_resume_after_an_interruption() -> None:
+    pks = rows(12)
+    job = dj.avisit_rows.enqueue()
+    with interrupt_job(after_items=5):
+        assert drain_queue() == {"interrupted": 1, "completed": 1}
+    job.refresh_from_db()
+    assert job.result == 7
+    assert visits(job) == Counter(pks)
+    assert JobProgress.objects.get(job_id=job.pk).steps == [["label", "rows"]]
+
+
+def test_aeach_takes_an_async_generator_source() -> None:
+    result = perform_job(dj.apaged)
+    assert result.value == ["a0", "a1", "a2", "a3", "a4"]
+
+
+def test_each_in_an_atomic_job_is_refused_saying_why() -> None:
+    result = perform_job(dj.atomic_rows)
+    assert isinstance(result.exception, StepError)
+    assert "its work commits all at once" in str(result.exception)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_of_an_atomic_job_is_stored_only_if_the_job_completes() -> None:
+    from djobs.worker.runner import run_burst
+
+    Row.objects.create(n=1)
+    failing = dj.atomic_steps.using(max_attempts=1).enqueue(True)
+    passing = dj.atomic_steps.enqueue(False)
+    run_burst({"default": 1})
+    assert not JobProgress.objects.filter(job_id=failing.pk).exists()
+    assert JobProgress.objects.get(job_id=passing.pk).steps == [["count", 1]]
+
+
+def test_interrupt_job_needs_exactly_one_point() -> None:
+    with pytest.raises(ValueError, match="give exactly one of"), interrupt_job():
+        pass
+    with pytest.raises(ValueError, match="after_items=0"), interrupt_job(after_items=0):
+        pass
+
+
+def test_perform_job_reports_an_interruption_not_a_failure() -> None:
+    with interrupt_job(during_step="work"):
+        result = perform_job(dj.long_step)
+    assert result.interrupted and not result.failed
+    assert result.state == "available"

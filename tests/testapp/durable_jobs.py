@@ -1,0 +1,138 @@
+"""Jobs with durable steps and iterations (tests/test_steps_*.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from djobs import job
+from djobs.context import JobContext
+
+from .models import Marker, Row, RowVisit
+
+
+def _mark(ctx: JobContext, name: str) -> str:
+    Marker.objects.create(name=name, job_id=ctx.job.pk)
+    return f"{name} done"
+
+
+def _fail_on_first_attempt(ctx: JobContext, name: str) -> str:
+    _mark(ctx, name)
+    if ctx.attempt == 1:
+        raise RuntimeError(f"{name} fails on attempt 1")
+    return f"{name} done"
+
+
+@job(takes_context=True, backoff=lambda attempt: 0)
+def three_steps(ctx: JobContext) -> list[str]:
+    first = ctx.step("one", _mark, ctx, "one")
+    second = ctx.step("two", _fail_on_first_attempt, ctx, "two")
+    third = ctx.step("three", _mark, ctx, "three")
+    return [first, second, third]
+
+
+@job(takes_context=True, timeout=None)
+def visit_rows(ctx: JobContext, pause: float = 0.0, every: int | None = None) -> int:
+    count = 0
+    for row in ctx.each("rows", Row.objects.order_by("pk"), checkpoint_every=every):
+        RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+        count += 1
+        if pause:
+            time.sleep(pause)
+    return count
+
+
+def _keys(count: int, cursor: str | None) -> Iterator[tuple[str, str]]:
+    # A paged API: string page tokens, resumed after the one given.
+    start = 0 if cursor is None else int(cursor.removeprefix("k")) + 1
+    for i in range(start, count):
+        yield f"item-{i}", f"k{i:04d}"
+
+
+@job(takes_context=True, backoff=lambda attempt: 1)
+def paged_keys(ctx: JobContext, count: int, fail_at: str | None = None) -> int:
+    for item in ctx.each("keys", lambda cursor: _keys(count, cursor), checkpoint_every=1000):
+        if item == fail_at and ctx.attempt == 1:
+            raise RuntimeError(f"{item} fails on attempt 1")
+        RowVisit.objects.create(row=item, job_id=ctx.job.pk, attempt=ctx.attempt)
+    return count
+
+
+@job(takes_context=True)
+def step_then_rows(ctx: JobContext) -> int:
+    total = ctx.step("count", lambda: Row.objects.count())
+    for row in ctx.each("rows", Row.objects.order_by("-pk")):
+        RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+    return int(total)
+
+
+@job(takes_context=True)
+def long_step(ctx: JobContext) -> str:
+    def work() -> str:
+        for _ in range(3):
+            Marker.objects.create(name="tick", job_id=ctx.job.pk)
+            ctx.checkpoint()
+        return "worked"
+
+    first = ctx.step("work", work)
+    ctx.step("after", _mark, ctx, "after")
+    return str(first)
+
+
+@job(takes_context=True)
+def step_twice(ctx: JobContext) -> None:
+    ctx.step("same", lambda: 1)
+    ctx.step("same", lambda: 2)
+
+
+@job(takes_context=True)
+def step_not_json(ctx: JobContext) -> None:
+    ctx.step("bad", lambda: object())
+
+
+@job(takes_context=True, atomic=True)
+def atomic_rows(ctx: JobContext) -> int:
+    total = ctx.step("count", lambda: Row.objects.count())
+    for _row in ctx.each("rows", Row.objects.order_by("pk")):
+        pass
+    return int(total)
+
+
+@job(takes_context=True, atomic=True)
+def atomic_steps(ctx: JobContext, fail: bool) -> int:
+    total = ctx.step("count", lambda: Row.objects.count())
+    if fail:
+        raise RuntimeError("rolls the step back")
+    return int(total)
+
+
+async def _aget(key: str) -> str:
+    await asyncio.sleep(0)
+    return key
+
+
+@job(takes_context=True, timeout=None)
+async def avisit_rows(ctx: JobContext, pause: float = 0.0, every: int | None = None) -> int:
+    from asgiref.sync import sync_to_async
+
+    label = await ctx.astep("label", _aget, "rows")
+    count = 0
+    async for row in ctx.aeach(label, Row.objects.order_by("pk"), checkpoint_every=every):
+        await sync_to_async(RowVisit.objects.create)(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+        count += 1
+        if pause:
+            await asyncio.sleep(pause)
+    return count
+
+
+async def _apages(cursor: Any) -> Any:
+    start = 0 if cursor is None else int(cursor) + 1
+    for i in range(start, 5):
+        yield f"a{i}", i
+
+
+@job(takes_context=True)
+async def apaged(ctx: JobContext) -> list[str]:
+    return [item async for item in ctx.aeach("pages", _apages)]
