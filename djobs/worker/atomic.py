@@ -11,7 +11,8 @@ writes vanish). A failure is then recorded by the recorder in its own
 transaction, as for any job.
 
 SQLite has one writer: the transaction holds the write lock for the whole run,
-so this worker's heartbeat cannot land meanwhile. There the body runs in a
+so neither the recorder nor the heartbeat can write meanwhile. There the job's
+start is written before the transaction begins, and the body runs in a
 savepoint and the transaction, however the body ended, commits this worker's
 heartbeat last when it ran longer than the heartbeat interval: the lock is
 released by a commit that shows the worker alive, so a rescuer waiting for the
@@ -27,10 +28,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from ..conf import get_settings
+from ..context import stop_request
 from ..hooks import TerminalJob, hooks
 from ..transitions import COMPLETED, Transition
 
@@ -68,6 +70,19 @@ class AtomicCompletion:
                 hooks.within_transaction([_terminal(job, transition)])
         return True
 
+    def mark_started(self, job: Job) -> None:
+        """On a single-writer database, write the start before the transaction takes the lock.
+
+        The recorder writes starts later, and would wait behind this job's lock:
+        a crash meanwhile would find the attempt not started, and give it back.
+        """
+        if not self.ops.single_writer or job.attempted_at is None:
+            return
+        try:
+            self.ops.job_mark_started(worker_id=self.worker_id, started=[job])
+        except DatabaseError as exc:  # not fatal: the completion carries the start too
+            logger.warning("djobs could not write the start of atomic job %s: %s", job.id, exc)
+
     def beat(self, since: float) -> None:
         """On a single-writer database, write this worker's heartbeat if the transaction ran long."""
         if self.ops.single_writer and time.monotonic() - since >= self.heartbeat.interval:
@@ -97,6 +112,8 @@ def run(
     """
     alias = completion.ops.alias if completion is not None else get_settings().DATABASE
     savepoint = completion is not None and completion.ops.single_writer
+    if completion is not None:
+        completion.mark_started(job)
     began = time.monotonic()
     ended = "rolled back"
     try:
@@ -126,6 +143,11 @@ def run(
             exception=exc, traceback=format_traceback(exc), duration=time.monotonic() - began
         )
         transition = decide(execution)
+    request = stop_request(job)
+    if ended == "rolled back" and request is not None and not request.cancelled:
+        # Stopped because its row was taken (rescued while this process was paused):
+        # the fence would have refused its completion; the rollback is the same.
+        ended = "fenced"
     if ended == "written" and completion is not None:
         job.__dict__[_SETTLED] = True
         completion.committed(job, transition)

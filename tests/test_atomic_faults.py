@@ -1,0 +1,115 @@
+"""Atomic jobs in real worker processes: killed or paused before the commit, the writes land once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from djobs.models import Job
+from tests.fault_support import FAST, worker_id_of
+from tests.runjobs_process import RunJobs, wait_until
+from tests.testapp import atomic_jobs
+from tests.testapp.models import Effect
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def signalled(path: Path) -> list[str]:
+    """Return the "<attempt> <worker>" lines the job wrote once its effect was written (uncommitted)."""
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def completed(job: Job) -> bool:
+    return Job.objects.filter(pk=job.pk, state="completed").exists()
+
+
+def test_a_worker_killed_before_the_commit_leaves_nothing_and_the_rescued_job_writes_once(
+    runjobs: Callable[..., RunJobs], tmp_path: Path
+) -> None:
+    signal_file = tmp_path / "signal"
+    job = atomic_jobs.write_then_sleep.enqueue(60, str(signal_file))
+    first = runjobs("--queue", "default=1", **FAST)
+    wait_until(lambda: signalled(signal_file), what="the effect to be written")
+    time.sleep(0.5)  # the recorder writes the start: the killed attempt counts
+    first.signal(signal.SIGKILL)
+    first.wait(5)
+    assert Effect.objects.filter(job_id=job.pk).count() == 0  # never committed
+    second = runjobs("--queue", "default=1", **FAST)
+    wait_until(lambda: completed(job), timeout=20, what="the rescue and the second attempt")
+    job.refresh_from_db()
+    assert (job.state, job.attempt, job.result) == ("completed", 2, "done by attempt 2"), second.output()
+    assert list(Effect.objects.filter(job_id=job.pk).values_list("attempt", flat=True)) == [2]
+    assert "WorkerLost" in job.errors[0]["error"], job.errors
+
+
+@pytest.mark.skipif(
+    "connection.vendor == 'sqlite'",
+    reason="a paused atomic job holds SQLite's only write lock: no other worker can rescue it meanwhile",
+)
+def test_a_paused_worker_fenced_out_after_a_rescue_keeps_none_of_its_writes(
+    runjobs: Callable[..., RunJobs], tmp_path: Path
+) -> None:
+    assert connection.vendor != "sqlite"
+    signal_file = tmp_path / "signal"
+    job = atomic_jobs.write_then_sleep.enqueue(3, str(signal_file))
+    paused = runjobs("--queue", "default=1", **FAST)
+    paused_id = worker_id_of(paused)
+    wait_until(lambda: signalled(signal_file), what="the effect to be written")
+    time.sleep(0.5)  # the recorder writes the start: the paused attempt counts
+    paused.signal(signal.SIGSTOP)
+    try:
+        other = runjobs("--queue", "default=1", **FAST)
+        other_id = worker_id_of(other)
+        wait_until(lambda: completed(job), timeout=20, what="the other worker to rescue and complete it")
+    finally:
+        paused.signal(signal.SIGCONT)
+    # The paused worker wakes inside its sleep, finishes it, and tries to complete.
+    wait_until(lambda: "was fenced" in paused.output(), timeout=15, what="the paused worker's fenced log")
+    time.sleep(0.5)
+    job.refresh_from_db()
+    assert (job.state, job.attempt, job.worker_id) == ("completed", 2, other_id), paused.output()
+    assert signalled(signal_file) == [f"1 {paused_id}", f"2 {other_id}"]
+    assert list(Effect.objects.filter(job_id=job.pk).values_list("attempt", "worker")) == [(2, other_id)]
+    assert f"djobs job {job.pk} {atomic_jobs.write_then_sleep.path} attempt 1 was fenced" in paused.output()
+
+
+def test_an_exception_after_the_writes_leaves_no_effect_and_no_child_in_a_worker_process(
+    runjobs: Callable[..., RunJobs], tmp_path: Path
+) -> None:
+    signal_file = tmp_path / "signal"
+    job = atomic_jobs.write_enqueue_then_fail.enqueue(str(signal_file))
+    worker = runjobs("--queue", "default=1", **FAST)
+    wait_until(
+        lambda: Job.objects.filter(pk=job.pk, state="retryable").exists(), timeout=20, what="the failure"
+    )
+    job.refresh_from_db()
+    assert job.errors[-1]["error"] == "RuntimeError: failed after writing, attempt 1", worker.output()
+    assert len(signalled(signal_file)) == 1
+    assert not Effect.objects.filter(job_id=job.pk).exists()
+    assert not Job.objects.filter(path=atomic_jobs.noop.path).exists()
+
+
+def test_an_atomic_job_longer_than_the_rescue_window_is_not_taken_for_a_dead_worker(
+    runjobs: Callable[..., RunJobs], tmp_path: Path
+) -> None:
+    # On SQLite the job holds the only write lock for 3 s, three times RESCUE_AFTER:
+    # its worker's heartbeat cannot land meanwhile, and the other worker's rescuer waits.
+    fast = {"DJOBS_RESCUE_AFTER": "1", "DJOBS_HEARTBEAT_INTERVAL": "0.2"}
+    job = atomic_jobs.write_then_sleep.enqueue(3, str(tmp_path / "signal"))
+    running = runjobs("--queue", "default=1", **fast)
+    wait_until(lambda: signalled(tmp_path / "signal"), what="the effect to be written")
+    other = runjobs("--queue", "default=1", **fast)
+    wait_until(lambda: completed(job), timeout=20, what="the job to complete")
+    time.sleep(1.5)  # a rescuer that misread the pause would act now
+    job.refresh_from_db()
+    assert (job.state, job.attempt, job.errors) == ("completed", 1, []), running.output()
+    assert list(Effect.objects.filter(job_id=job.pk).values_list("attempt", flat=True)) == [1]
+    for process in (running, other):
+        logged = [line for line in process.output().splitlines() if line.startswith("djobs")]
+        assert not [line for line in logged if "database is locked" in line], process.output()
+        assert not [line for line in logged if "presumed dead" in line], process.output()
