@@ -106,15 +106,25 @@ def _unfinished_batch_job() -> Q:
     return Q(state__in=sorted(ACTIVE_STATES)) & Q(meta__has_key="batch_id")
 
 
-def retry(jobs: JobSelection) -> int:
+def retry(jobs: JobSelection, *, restart: bool = False) -> int:
     """Make discarded, cancelled, retryable and completed jobs available now; return the count.
 
     A job with no attempt left gets one more (``max_attempts`` is raised to
     ``attempt + 1``); its errors stay as history. A unique job holds its key
-    again where no other job took it meanwhile.
+    again where no other job took it meanwhile. A job with durable steps or
+    iterations resumes from its saved progress; ``restart=True`` deletes that
+    progress in the same transaction, so every step and item runs again.
     """
     queryset = eligible("retry", jobs)
-    return get_ops(queryset.db).job_retry(queryset, now=timezone.now())
+    ops = get_ops(queryset.db)
+    if not restart:
+        return ops.job_retry(queryset, now=timezone.now())
+    with transaction.atomic(using=queryset.db):
+        # Locked where the database can: a job retried and claimed meanwhile keeps its progress.
+        ids = list(queryset.select_for_update().values_list("pk", flat=True))
+        count = ops.job_retry(eligible("retry", ids).using(queryset.db), now=timezone.now())
+        ops.progress_delete(ids)
+    return count
 
 
 def run_now(jobs: JobSelection) -> int:

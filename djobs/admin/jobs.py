@@ -21,7 +21,9 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from .. import operations, registry
+from ..db import get_ops
 from ..db.estimates import count_rows
+from ..durable.display import progress_view
 from ..models import Batch, Job, WorkerProcess
 from ..states import JobState
 from .display import (
@@ -48,6 +50,8 @@ ARGUMENT_SEARCH_LIMIT = 1_000
 # The operations the job pages offer: label, operation, permission needed.
 OPERATIONS: dict[str, tuple[str, str]] = {
     "retry": ("Retry", "change"),
+    # Offered for jobs with saved progress (djobs.durable): retry, every step and item again.
+    "restart": ("Retry from the start", "change"),
     "cancel": ("Cancel", "change"),
     "run_now": ("Run now", "change"),
     "delete": ("Delete", "delete"),
@@ -63,6 +67,11 @@ def _report(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, verb: str, 
 @admin.action(description="Retry selected jobs", permissions=["change"])
 def retry_jobs(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
     _report(modeladmin, request, "Retried", operations.retry(queryset))
+
+
+@admin.action(description="Retry selected jobs from the start (clear saved progress)", permissions=["change"])
+def restart_jobs(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    _report(modeladmin, request, "Retried from the start", operations.retry(queryset, restart=True))
 
 
 @admin.action(description="Cancel selected jobs", permissions=["change"])
@@ -127,7 +136,7 @@ class JobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts would count the table once per choice
     paginator = EstimatedCountPaginator
-    actions = [retry_jobs, cancel_jobs, run_now_jobs, delete_jobs]
+    actions = [retry_jobs, restart_jobs, cancel_jobs, run_now_jobs, delete_jobs]
     change_list_template = "djobs/admin/job_change_list.html"
 
     class Media:
@@ -249,11 +258,13 @@ class JobAdmin(admin.ModelAdmin):
             raise Http404(f"No job with id {object_id!r}.")
         if not self.has_view_or_change_permission(request, job):
             raise PermissionDenied
+        progress = get_ops(job._state.db).progress_get(int(job.pk))
         allowed = {
             name: label
             for name, (label, perm) in OPERATIONS.items()
             if getattr(self, f"has_{perm}_permission")(request, job)
-            and operations.eligible(name, Job.objects.filter(pk=job.pk)).exists()
+            and (name != "restart" or progress is not None)
+            and operations.eligible(_OPERATION_OF.get(name, name), Job.objects.filter(pk=job.pk)).exists()
         }
         batch = Batch.objects.filter(pk=str(job.batch_id)).first() if _is_uuid(job.batch_id) else None
         worker = WorkerProcess.objects.filter(pk=job.worker_id).first() if job.worker_id else None
@@ -280,6 +291,7 @@ class JobAdmin(admin.ModelAdmin):
             "batch": batch,
             "batch_id": job.batch_id,
             "workflow": _workflow_of(job),
+            "progress": progress_view(progress),
             "worker": worker,
             "operations": allowed,
             "operate_url": reverse(f"{self.admin_site.name}:djobs_job_operate", args=[job.pk]),
@@ -297,7 +309,10 @@ class JobAdmin(admin.ModelAdmin):
             raise Http404(f"No job with id {object_id!r}.")
         if not getattr(self, f"has_{perm}_permission")(request, job):
             raise PermissionDenied
-        count = getattr(operations, name)([job.pk])
+        if name == "restart":
+            count = operations.retry([job.pk], restart=True)
+        else:
+            count = getattr(operations, name)([job.pk])
         if count:
             self.message_user(request, f"{label}: job {job.pk} done.", messages.SUCCESS)
         else:
@@ -309,6 +324,10 @@ class JobAdmin(admin.ModelAdmin):
         if name == "delete" and count:
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djobs_job_changelist"))
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djobs_job_change", args=[job.pk]))
+
+
+# Admin operations that are a variant of an operation in djobs.operations.
+_OPERATION_OF = {"restart": "retry"}
 
 
 def _workflow_of(job: Job) -> tuple[str, str] | None:

@@ -4,6 +4,7 @@ and ``handle``. Add a subcommand by adding its module to SUBCOMMANDS."""
 SUBCOMMANDS: dict[str, str] = {
     "schedules": "djobs.cli.schedules",
     "status": "djobs.cli.status",
+    "progress": "djobs.cli.progress",
     "retry": "djobs.cli.retry",
     "cancel": "djobs.cli.cancel",
     "delete": "djobs.cli.delete",

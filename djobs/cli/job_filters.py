@@ -55,8 +55,10 @@ def selected_jobs(options: dict[str, Any]) -> QuerySet[Job]:
     return jobs
 
 
-def run_operation(command: BaseCommand, name: str, verb: str, options: dict[str, Any]) -> int:
-    """Apply operation ``name`` to the selected jobs and print how many changed."""
+def run_operation(
+    command: BaseCommand, name: str, verb: str, options: dict[str, Any], **arguments: Any
+) -> int:
+    """Apply operation ``name`` (with ``arguments``) to the selected jobs and print how many changed."""
     if not has_filter(options) and not options.get("all"):
         raise ValueError(
             f"Refusing to {name.replace('_', ' ')} every job: give a filter "
@@ -67,7 +69,7 @@ def run_operation(command: BaseCommand, name: str, verb: str, options: dict[str,
         count = operations.eligible(name, jobs).count()
         command.stdout.write(f"Would {verb.lower()} {count} job{'s' * (count != 1)} (dry run).")
         return count
-    count = int(getattr(operations, name)(jobs))
+    count = int(getattr(operations, name)(jobs, **arguments))
     past = {"retry": "Retried", "cancel": "Cancelled", "run_now": "Made available", "delete": "Deleted"}[name]
     command.stdout.write(f"{past} {count} job{'s' * (count != 1)}.")
     return count

@@ -52,7 +52,8 @@ class Pruner:
     Jobs tagged with a batch that is not finished are kept, so a batch's
     completion check always sees all of its jobs; so are the jobs of a
     workflow that is not finished, whose steps read their dependencies'
-    results. Finished workflows whose jobs are all gone are deleted after.
+    results. Finished workflows whose jobs are all gone are deleted after,
+    and so is the saved progress (djobs.durable) of jobs that are gone.
     """
 
     name = "pruner"
@@ -102,6 +103,10 @@ class Pruner:
         workflows = ops.workflow_prune(limit=config.chunk_size)
         if workflows:
             counts["workflows"] = workflows
+        # The saved progress of durable steps goes with its job, however the job went.
+        progress = ops.progress_delete_orphans(limit=config.chunk_size)
+        if progress:
+            counts["progress"] = progress
         return ServiceResult(counts)
 
 
