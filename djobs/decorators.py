@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import registry
 from .exceptions import JobDefinitionError
@@ -101,23 +101,23 @@ class Enqueuer(Generic[P, R]):
 
         return insert_pending([self.new(*args, **kwargs)])[0]
 
-    def enqueue_many(self, items: Iterable[Any]) -> list[Job]:
-        """Insert one job per item in one statement per chunk; one bad item refuses all."""
-        from .enqueue import insert_pending
+    @overload
+    def enqueue_many(self, items: Iterable[Any], *, return_jobs: Literal[True] = ...) -> list[Job]: ...
 
-        return insert_pending(self._build_many(items))
+    @overload
+    def enqueue_many(self, items: Iterable[Any], *, return_jobs: Literal[False]) -> int: ...
 
-    def _build_many(self, items: Iterable[Any]) -> list[PendingJob]:
-        from .enqueue import build_pending
+    def enqueue_many(self, items: Iterable[Any], *, return_jobs: bool = True) -> list[Job] | int:
+        """Insert one job per item, streamed in chunks; one bad item refuses all (see djobs.bulk).
 
-        pending = []
-        for index, item in enumerate(items):
-            try:
-                args, kwargs = _split_item(item)
-                pending.append(build_pending(self.job_function, args, kwargs, self.options))
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"enqueue_many item {index}: {exc}") from None
-        return pending
+        ``items`` may be any iterable, a generator of millions included. With
+        ``return_jobs=False`` it returns how many new jobs it inserted and builds
+        no model instance.
+        """
+        from .bulk import call_chunks, insert_chunks
+
+        chunks = call_chunks(self.job_function, self.options, items, _split_item)
+        return insert_chunks(chunks, return_jobs=return_jobs)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """``enqueue`` for async code: validated here, inserted in Django's async ORM thread.
@@ -129,11 +129,20 @@ class Enqueuer(Generic[P, R]):
 
         return (await ainsert_pending([self.new(*args, **kwargs)]))[0]
 
-    async def aenqueue_many(self, items: Iterable[Any]) -> list[Job]:
-        """``enqueue_many`` for async code; one bad item refuses all, nothing is written."""
-        from .enqueue import ainsert_pending
+    @overload
+    async def aenqueue_many(self, items: Iterable[Any], *, return_jobs: Literal[True] = ...) -> list[Job]: ...
 
-        return await ainsert_pending(self._build_many(items))
+    @overload
+    async def aenqueue_many(self, items: Iterable[Any], *, return_jobs: Literal[False]) -> int: ...
+
+    async def aenqueue_many(self, items: Iterable[Any], *, return_jobs: bool = True) -> list[Job] | int:
+        """``enqueue_many`` for async code; one bad item refuses all, nothing is written."""
+        from asgiref.sync import sync_to_async
+
+        from .bulk import call_chunks, insert_chunks
+
+        chunks = call_chunks(self.job_function, self.options, items, _split_item)
+        return await sync_to_async(insert_chunks, thread_sensitive=True)(chunks, return_jobs=return_jobs)
 
 
 def is_coroutine_function(func: Any) -> bool:
@@ -254,12 +263,16 @@ class JobFunction(Enqueuer[P, R]):
 
     def bind_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map a call's arguments to parameter names (for unique keys); raise TypeError."""
+        return bind_call(*self._call_signature, args, kwargs)
+
+    @functools.cached_property
+    def _call_signature(self) -> tuple[inspect.Signature, str]:
+        """The signature a call binds to (without the context) and its label, built once."""
         params = list(self.signature.parameters.values())
         if self.takes_context and params:
             params = params[1:]
-        signature = self.signature.replace(parameters=params)
         names = ", ".join(str(p).split(":")[0] for p in params)
-        return bind_call(signature, f"{self.path}({names})", args, kwargs)
+        return self.signature.replace(parameters=params), f"{self.path}({names})"
 
 
 @overload

@@ -2,7 +2,9 @@
 
 A row whose unique key is already held comes back as the job holding it,
 marked ``duplicate``. Database modules override the plain insert (COPY on
-PostgreSQL) and the single-statement insert-and-notify.
+PostgreSQL) and the single-statement insert-and-notify. ``job_insert_rows``
+writes the same rows as ``job_insert_many`` without building a Job for them
+(a bulk enqueue with ``return_jobs=False``).
 """
 
 from __future__ import annotations
@@ -54,65 +56,131 @@ def held_key(row: PendingJob) -> str | None:
     return row.unique_key
 
 
+def _split(rows: Sequence[PendingJob]) -> tuple[list[int], list[int]]:
+    """Return the indexes of the rows that hold no unique key, and of those that do."""
+    plain: list[int] = []
+    unique: list[int] = []
+    for i, row in enumerate(rows):
+        (plain if held_key(row) is None else unique).append(i)
+    return plain, unique
+
+
+_job_fields: list[tuple[str, Any]] = []
+
+
+def _fields() -> list[tuple[str, Any]]:
+    """Return (attname, field) of each Job column, in the order Model.__init__ takes them."""
+    if not _job_fields:
+        from ..models import Job
+
+        _job_fields.extend((f.attname, f) for f in Job._meta.concrete_fields)
+    return _job_fields
+
+
 class InsertOps(AliasOps):
     """The inserting half of :class:`djobs.db.base.DatabaseOps`."""
 
-    def _new_job(self, row: PendingJob) -> Job:
+    def saved_job(self, row: PendingJob, pk: int) -> Job:
+        """Return the Job that inserting ``row`` under ``pk`` made, as if loaded from the database."""
         from ..models import Job
 
-        return Job(
-            state=row.state,
-            queue=row.queue,
-            path=row.path,
-            args=row.args,
-            kwargs=row.kwargs,
-            meta=row.meta,
-            tags=row.tags,
-            priority=row.priority,
-            subpriority=row.subpriority,
-            max_attempts=row.max_attempts,
-            unique_key=held_key(row),
-            unique_states=row.unique_states,
-            unique_base=row.unique_key,
-            inserted_at=row.inserted_at,
-            scheduled_at=row.scheduled_at,
-            partition_key=row.partition_key,
+        values = {
+            "id": pk,
+            "state": row.state,
+            "queue": row.queue,
+            "path": row.path,
+            "args": row.args,
+            "kwargs": row.kwargs,
+            # Rows of one bulk call share their meta and tags; each job gets its own.
+            "meta": dict(row.meta),
+            "tags": list(row.tags),
+            "priority": row.priority,
+            "subpriority": row.subpriority,
+            "attempt": 0,
+            "max_attempts": row.max_attempts,
+            "errors": [],
+            "result": None,
+            "unique_key": held_key(row),
+            "unique_states": row.unique_states,
+            "unique_base": row.unique_key,
+            "inserted_at": row.inserted_at,
+            "scheduled_at": row.scheduled_at,
+            "attempted_at": None,
+            "finished_at": None,
+            "worker_id": None,
+            "partition_key": row.partition_key,
+        }
+        # Positional values, as from_db gives a queried row: a third of keyword __init__'s cost.
+        fields = _fields()
+        return Job.from_db(
+            self.alias,
+            [name for name, _ in fields],
+            [values[name] if name in values else field.get_default() for name, field in fields],
         )
 
     def job_insert_many(self, rows: Sequence[PendingJob], *, chunk_size: int) -> list[Job]:
         """Insert ``rows``; a row whose unique key is held returns the holder, marked duplicate."""
-
         results: list[Job | None] = [None] * len(rows)
-        plain = [i for i, row in enumerate(rows) if held_key(row) is None]
+        plain, unique = _split(rows)
         if plain:
-            created = self._insert_plain([rows[i] for i in plain], chunk_size)
+            created = self._insert_plain(rows if not unique else [rows[i] for i in plain], chunk_size)
             for i, job in zip(plain, created, strict=True):
                 results[i] = job
-        unique = [i for i, row in enumerate(rows) if held_key(row) is not None]
         if unique:
             by_key = self._insert_unique([rows[i] for i in unique], chunk_size)
-            first_index: dict[str, int] = {}
+            seen: set[str] = set()
             for i in unique:
                 key = rows[i].unique_key
                 assert key is not None
                 job = by_key[key]
-                if key in first_index:
+                if key in seen:
                     # The same key twice in one call: the second is a duplicate of the first.
                     dup = copy.copy(job)
                     dup.duplicate = True
                     results[i] = dup
                 else:
-                    first_index[key] = i
+                    seen.add(key)
                     results[i] = job
         return [job for job in results if job is not None]
 
-    def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
-        """Insert rows that hold no unique key, returning them with their ids."""
-        from ..models import Job
+    def job_insert_rows(self, rows: Sequence[PendingJob], *, chunk_size: int) -> int:
+        """Insert ``rows`` as job_insert_many does, building no Job for them; return how many are new."""
+        plain, unique = _split(rows)
+        if plain:
+            self._write_plain(rows if not unique else [rows[i] for i in plain], chunk_size)
+        if not unique:
+            return len(plain)
+        by_key = self._insert_unique([rows[i] for i in unique], chunk_size)
+        return len(plain) + sum(1 for job in by_key.values() if not job.duplicate)
 
-        return Job.objects.using(self.alias).bulk_create(
-            [self._new_job(row) for row in rows], batch_size=chunk_size
-        )
+    def insert_rows_per_statement(self) -> int:
+        """Return how many rows one INSERT may carry here (bound parameters are limited)."""
+        limit = self.connection.features.max_query_params or 65535
+        return max(1, limit // len(_INSERT_COLUMNS))
+
+    def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
+        """Insert rows that hold no unique key, returning them with their ids (INSERT ... RETURNING id)."""
+        step = min(chunk_size, self.insert_rows_per_statement())
+        jobs: list[Job] = []
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                sql = (
+                    f"INSERT INTO {self.table()} ({', '.join(_INSERT_COLUMNS)}) VALUES "
+                    + ", ".join([_PLACEHOLDERS] * len(chunk))
+                    + " RETURNING id"
+                )
+                cursor.execute(sql, self._chunk_params(chunk))
+                ids = [pk for (pk,) in cursor.fetchall()]
+                jobs.extend(map(self.saved_job, chunk, ids))
+        return jobs
+
+    def _write_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> None:
+        """Insert rows that hold no unique key, when nobody needs their ids (executemany)."""
+        sql = f"INSERT INTO {self.table()} ({', '.join(_INSERT_COLUMNS)}) VALUES {_PLACEHOLDERS}"
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(rows), chunk_size):
+                cursor.executemany(sql, self._params_of(rows[start : start + chunk_size]))
 
     def _insert_unique(self, rows: Sequence[PendingJob], chunk_size: int) -> dict[str, Job]:
         """Insert with ON CONFLICT DO NOTHING; read back the jobs that held the keys."""
@@ -132,11 +200,7 @@ class InsertOps(AliasOps):
             for start in range(0, len(missing), chunk_size):
                 chunk = missing[start : start + chunk_size]
                 for pk, key in self._insert_ignoring_conflicts(chunk):
-                    job = self._new_job(wanted[key])
-                    job.pk = pk
-                    job._state.adding = False
-                    job._state.db = self.alias
-                    found[key] = job
+                    found[key] = self.saved_job(wanted[key], pk)
             held = [key for key in wanted if key not in found]
             for start in range(0, len(held), chunk_size):
                 keys = held[start : start + chunk_size]
@@ -156,35 +220,57 @@ class InsertOps(AliasOps):
             + " ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING"
             + " RETURNING id, unique_key"
         )
-        params: list[Any] = []
-        for row in rows:
-            params.extend(self._row_params(row))
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, self._chunk_params(rows))
             return [(int(pk), str(key)) for pk, key in cursor.fetchall()]
 
     def _row_params(self, row: PendingJob) -> list[Any]:
         """Return ``row``'s values in _INSERT_COLUMNS order, adapted for this database."""
-        ops = self.connection.ops
+        return self._params_of([row])[0]
+
+    def _chunk_params(self, rows: Sequence[PendingJob]) -> list[Any]:
+        """Return the values of ``rows`` one after the other, for a multi-row VALUES."""
+        return [value for params in self._params_of(rows) for value in params]
+
+    def _params_of(self, rows: Sequence[PendingJob]) -> list[list[Any]]:
+        """Return each row's values in _INSERT_COLUMNS order, adapted for this database.
+
+        What a bulk call's rows share (their times, meta, tags) is adapted once.
+        """
+        adapt_time = self.connection.ops.adapt_datetimefield_value
+        adapt_json = self.adapt_json
+        # Keyed by identity: every value here is held by a row until this returns.
+        shared: dict[int, Any] = {}
+
+        def once(value: Any, adapt: Any) -> Any:
+            key = id(value)
+            if key not in shared:
+                shared[key] = adapt(value)
+            return shared[key]
+
+        empty = adapt_json([])
         return [
-            row.state,
-            row.queue,
-            row.path,
-            self.adapt_json(row.args),
-            self.adapt_json(row.kwargs),
-            self.adapt_json(row.meta),
-            self.adapt_json(row.tags),
-            row.priority,
-            row.subpriority,
-            0,
-            row.max_attempts,
-            self.adapt_json([]),
-            held_key(row),
-            row.unique_states,
-            row.unique_key,
-            ops.adapt_datetimefield_value(row.inserted_at),
-            ops.adapt_datetimefield_value(row.scheduled_at),
-            row.partition_key,
+            [
+                row.state,
+                row.queue,
+                row.path,
+                row.args_json if row.args_json is not None else adapt_json(row.args),
+                row.kwargs_json if row.kwargs_json is not None else adapt_json(row.kwargs),
+                once(row.meta, adapt_json),
+                once(row.tags, adapt_json),
+                row.priority,
+                row.subpriority,
+                0,
+                row.max_attempts,
+                empty,
+                held_key(row),
+                row.unique_states,
+                row.unique_key,
+                once(row.inserted_at, adapt_time),
+                once(row.scheduled_at, adapt_time),
+                row.partition_key,
+            ]
+            for row in rows
         ]
 
     #: Whether job_insert_one() can insert and notify in one autocommit statement.
@@ -202,4 +288,4 @@ class InsertOps(AliasOps):
         return self.connection.ops.adapt_json_value(value, None)
 
 
-__all__ = ["InsertOps"]
+__all__ = ["InsertOps", "held_key"]

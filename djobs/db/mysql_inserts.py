@@ -70,14 +70,20 @@ class MySQLInserts(InsertOps):
         try:
             return super().job_insert_many(rows, chunk_size=chunk_size)
         except IntegrityError as exc:
-            if exc.args and exc.args[0] == ER_CONSTRAINT_FAILED:
-                self._explain_refused(rows, exc)
+            self._explain_refused(rows, exc)
+            raise
+
+    def job_insert_rows(self, rows: Sequence[PendingJob], *, chunk_size: int) -> int:
+        try:
+            return super().job_insert_rows(rows, chunk_size=chunk_size)
+        except IntegrityError as exc:
+            self._explain_refused(rows, exc)
             raise
 
     def _explain_refused(self, rows: Sequence[PendingJob], exc: IntegrityError) -> None:
         """Raise UnstorableValueError naming the first value nested deeper than MariaDB keeps."""
         limit = self.json_max_depth
-        if limit is None:
+        if limit is None or not exc.args or exc.args[0] != ER_CONSTRAINT_FAILED:
             return
         for row in rows:
             for field in ("args", "kwargs", "meta", "tags"):
@@ -100,7 +106,7 @@ class MySQLInserts(InsertOps):
         # COMMIT, autocommit on); there is no NOTIFY to send, so ``notify`` asks nothing.
         with self.connection.cursor() as cursor:
             cursor.execute(_INSERT + _PLACEHOLDERS, self._row_params(row))
-            return self._saved(row, int(cursor.lastrowid))
+            return self.saved_job(row, int(cursor.lastrowid))
 
     def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
         jobs: list[Job] = []
@@ -110,26 +116,24 @@ class MySQLInserts(InsertOps):
                 # directly: bulk_create would prepare every field of every instance again.
                 for start in range(0, len(rows), chunk_size):
                     chunk = rows[start : start + chunk_size]
-                    params: list[Any] = []
-                    for row in chunk:
-                        params.extend(self._row_params(row))
                     cursor.execute(
-                        _INSERT + ", ".join([_PLACEHOLDERS] * len(chunk)) + " RETURNING id", params
+                        _INSERT + ", ".join([_PLACEHOLDERS] * len(chunk)) + " RETURNING id",
+                        self._chunk_params(chunk),
                     )
                     ids = [pk for (pk,) in cursor.fetchall()]
-                    jobs.extend(self._saved(row, pk) for row, pk in zip(chunk, ids, strict=True))
+                    jobs.extend(map(self.saved_job, chunk, ids))
                 return jobs
-            for row in rows:
-                cursor.execute(_INSERT + _PLACEHOLDERS, self._row_params(row))
-                jobs.append(self._saved(row, int(cursor.lastrowid)))
+            for row, params in zip(rows, self._params_of(rows), strict=True):
+                cursor.execute(_INSERT + _PLACEHOLDERS, params)
+                jobs.append(self.saved_job(row, int(cursor.lastrowid)))
         return jobs
 
-    def _saved(self, row: PendingJob, pk: int) -> Job:
-        job = self._new_job(row)
-        job.pk = pk
-        job._state.adding = False
-        job._state.db = self.alias
-        return job
+    def _write_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> None:
+        # No ids wanted: mysqlclient's executemany sends one multi-row INSERT per
+        # chunk on MySQL 8 too, whatever its auto-increment lock mode.
+        with transaction.atomic(using=self.alias, savepoint=False), self.connection.cursor() as cursor:
+            for start in range(0, len(rows), chunk_size):
+                cursor.executemany(_INSERT + _PLACEHOLDERS, self._params_of(rows[start : start + chunk_size]))
 
     def _insert_ignoring_conflicts(self, rows: Sequence[PendingJob]) -> list[tuple[int, str]]:
         # Two transactions inserting overlapping keys in different orders can
@@ -150,9 +154,7 @@ class MySQLInserts(InsertOps):
         return self._insert_ignore(sorted(rows, key=_key))
 
     def _insert_ignore(self, rows: Sequence[PendingJob], prefix: str = "") -> list[tuple[int, str]]:
-        params: list[Any] = []
-        for row in rows:
-            params.extend(self._row_params(row))
+        params = self._chunk_params(rows)
         sql = prefix + "INSERT IGNORE" + _INSERT[len("INSERT") :] + ", ".join([_PLACEHOLDERS] * len(rows))
         with transaction.atomic(using=self.alias), self.connection.cursor() as cursor:
             cursor.execute(sql + " RETURNING id, unique_key", params)

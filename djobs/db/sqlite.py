@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,9 +25,14 @@ from .fragments import (
     rekey,
     released,
 )
+from .inserts import _INSERT_COLUMNS as INSERT_COLUMNS
+from .inserts import _PLACEHOLDERS
 
 if TYPE_CHECKING:
+    from ..enqueue import PendingJob
     from ..models import Job
+
+_INSERT_ONE = f"INSERT INTO djobs_job ({', '.join(INSERT_COLUMNS)}) VALUES {_PLACEHOLDERS}"
 
 
 _AVAILABLE = STATE_BITS["available"]
@@ -278,6 +284,24 @@ class SQLiteOps(_SQLiteDispatch):
     flow_epoch_sql = "((julianday('now') - 2440587.5) * 86400.0)"
     # As Django stores a DateTimeField (UTC, no offset).
     db_now_sql = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+
+    # -- inserts -----------------------------------------------------------------
+
+    supports_single_statement_insert = True
+
+    def job_insert_one(self, row: PendingJob, *, notify: bool) -> Job:
+        # In autocommit the INSERT is its own transaction: no BEGIN/COMMIT around it.
+        with self.connection.cursor() as cursor:
+            cursor.execute(_INSERT_ONE, self._row_params(row))
+            return self.saved_job(row, int(cursor.lastrowid))
+
+    def insert_rows_per_statement(self) -> int:
+        # The compiled-in limit on bound variables (32766 since SQLite 3.32,
+        # 999 before), not Django's conservative 999.
+        self.connection.ensure_connection()
+        raw = self.connection.connection
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(raw, "getlimit") else 999
+        return max(1, limit // len(INSERT_COLUMNS))
 
     # -- batches -----------------------------------------------------------------
     # SQLite uses an expression index only when the query spells the expression
