@@ -49,6 +49,7 @@ _INSERT_ONE_NOTIFY = f"WITH ins AS ({_INSERT_ONE}) SELECT ins.id, pg_notify(%s, 
 # Below this many rows a multi-row INSERT beats reserving ids and opening a COPY.
 _COPY_FROM = 50
 
+
 def _claim_sql(columns: str) -> str:
     # The CTE is a fence: the planner must pick (and lock) at most LIMIT rows
     # first, then update exactly those. Written as `WHERE id IN (SELECT ... LIMIT)`
