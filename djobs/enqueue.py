@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
@@ -18,7 +17,7 @@ from .conf import get_settings, validate_queue_name
 from .exceptions import EnqueueError
 from .flow.partition import bound_partition_key
 from .hooks import hooks
-from .serialization import check_arguments, check_json
+from .serialization import check_arguments, check_json, compact_json
 from .states import JobState
 from .uniqueness import parse_unique, unique_key
 
@@ -138,8 +137,8 @@ def fast_arguments(
     for key, value in kwargs.items():
         if type(key) is not str or not key.isidentifier() or not key.isascii() or not _plain_text(value):
             return None
-    args_json = json.dumps(args, separators=(",", ":")) if args else "[]"
-    kwargs_json = json.dumps(kwargs, separators=(",", ":")) if kwargs else "{}"
+    args_json = compact_json(args) if args else "[]"
+    kwargs_json = compact_json(kwargs) if kwargs else "{}"
     if max_bytes is not None and len(args_json) + len(kwargs_json) > max_bytes:
         return None  # check_arguments names the largest part
     return args_json, kwargs_json

@@ -231,6 +231,10 @@ def check_json(value: Any, where: str) -> None:
     _encode({where: value}, None)
 
 
+#: ``json.dumps(value, separators=(",", ":"))`` without building an encoder per call.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def round_trip(value: Any) -> Any:
     """Return ``value`` as the job will receive it (tuples become lists)."""
     return json.loads(json.dumps(value))

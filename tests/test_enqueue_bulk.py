@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.db.models.signals import post_init
 
 import djobs
 from djobs import Call, batch
@@ -249,3 +250,19 @@ def test_the_fast_path_leaves_anything_else_to_check_arguments(
     args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     assert fast_arguments(args, kwargs, max_bytes=40) is None
+
+
+def test_the_jobs_returned_go_through_init_while_its_signals_have_listeners() -> None:
+    seen: list[Job] = []
+
+    def receiver(sender: Any, instance: Job, **kwargs: Any) -> None:
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Job)
+    try:
+        jobs = add.enqueue_many([(1, 2), (3, 4)])
+    finally:
+        post_init.disconnect(receiver, sender=Job)
+    assert [id(job) for job in seen] == [id(job) for job in jobs]
+    assert [job.args for job in seen] == [[1, 2], [3, 4]]
+    assert not seen[0]._state.adding

@@ -13,6 +13,9 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
 from ..states import is_covered
 from .alias import AliasOps
 
@@ -65,16 +68,20 @@ def _split(rows: Sequence[PendingJob]) -> tuple[list[int], list[int]]:
     return plain, unique
 
 
-_job_fields: list[tuple[str, Any]] = []
+# Job columns saved_job() does not set itself (added by later migrations): their defaults.
+_other_fields: list[Any] | None = None
 
 
-def _fields() -> list[tuple[str, Any]]:
-    """Return (attname, field) of each Job column, in the order Model.__init__ takes them."""
-    if not _job_fields:
+def _others() -> list[Any]:
+    global _other_fields
+    if _other_fields is None:
         from ..models import Job
 
-        _job_fields.extend((f.attname, f) for f in Job._meta.concrete_fields)
-    return _job_fields
+        _other_fields = [f for f in Job._meta.concrete_fields if f.attname not in _SAVED_ATTNAMES]
+    return _other_fields
+
+
+_SAVED_ATTNAMES = frozenset(("id", *_INSERT_COLUMNS, "result", "attempted_at", "finished_at", "worker_id"))
 
 
 class InsertOps(AliasOps):
@@ -82,41 +89,60 @@ class InsertOps(AliasOps):
 
     def saved_job(self, row: PendingJob, pk: int) -> Job:
         """Return the Job that inserting ``row`` under ``pk`` made, as if loaded from the database."""
+        return self.saved_jobs([row], [pk])[0]
+
+    def saved_jobs(self, rows: Sequence[PendingJob], ids: Sequence[int]) -> list[Job]:
+        """Return the Jobs that inserting ``rows`` under ``ids`` made, as if loaded from the database."""
         from ..models import Job
 
-        values = {
-            "id": pk,
-            "state": row.state,
-            "queue": row.queue,
-            "path": row.path,
-            "args": row.args,
-            "kwargs": row.kwargs,
-            # Rows of one bulk call share their meta and tags; each job gets its own.
-            "meta": dict(row.meta),
-            "tags": list(row.tags),
-            "priority": row.priority,
-            "subpriority": row.subpriority,
-            "attempt": 0,
-            "max_attempts": row.max_attempts,
-            "errors": [],
-            "result": None,
-            "unique_key": held_key(row),
-            "unique_states": row.unique_states,
-            "unique_base": row.unique_key,
-            "inserted_at": row.inserted_at,
-            "scheduled_at": row.scheduled_at,
-            "attempted_at": None,
-            "finished_at": None,
-            "worker_id": None,
-            "partition_key": row.partition_key,
-        }
-        # Positional values, as from_db gives a queried row: a third of keyword __init__'s cost.
-        fields = _fields()
-        return Job.from_db(
-            self.alias,
-            [name for name, _ in fields],
-            [values[name] if name in values else field.get_default() for name, field in fields],
-        )
+        others = _others()
+        alias = self.alias
+        # What from_db makes, without __init__'s per-field setattr loop (a third
+        # of a bulk call's time when it returns its Jobs); through __init__ when
+        # someone listens for its signals.
+        signals = pre_init.has_listeners(Job) or post_init.has_listeners(Job)
+        names = [f.attname for f in Job._meta.concrete_fields]
+        jobs = []
+        for row, pk in zip(rows, ids, strict=True):
+            values = {
+                "id": pk,
+                "state": row.state,
+                "queue": row.queue,
+                "path": row.path,
+                "args": row.args,
+                "kwargs": row.kwargs,
+                # Rows of one bulk call share their meta and tags; each job gets its own.
+                "meta": dict(row.meta),
+                "tags": list(row.tags),
+                "priority": row.priority,
+                "subpriority": row.subpriority,
+                "attempt": 0,
+                "max_attempts": row.max_attempts,
+                "errors": [],
+                "result": None,
+                "unique_key": held_key(row),
+                "unique_states": row.unique_states,
+                "unique_base": row.unique_key,
+                "inserted_at": row.inserted_at,
+                "scheduled_at": row.scheduled_at,
+                "attempted_at": None,
+                "finished_at": None,
+                "worker_id": None,
+                "partition_key": row.partition_key,
+            }
+            for field in others:
+                values[field.attname] = field.get_default()
+            if signals:
+                jobs.append(Job.from_db(alias, names, [values[name] for name in names]))
+                continue
+            job = Job.__new__(Job)
+            state = ModelState()
+            state.adding = False
+            state.db = alias
+            values["_state"] = state
+            job.__dict__.update(values)
+            jobs.append(job)
+        return jobs
 
     def job_insert_many(self, rows: Sequence[PendingJob], *, chunk_size: int) -> list[Job]:
         """Insert ``rows``; a row whose unique key is held returns the holder, marked duplicate."""
@@ -172,7 +198,7 @@ class InsertOps(AliasOps):
                 )
                 cursor.execute(sql, self._chunk_params(chunk))
                 ids = [pk for (pk,) in cursor.fetchall()]
-                jobs.extend(map(self.saved_job, chunk, ids))
+                jobs.extend(self.saved_jobs(chunk, ids))
         return jobs
 
     def _write_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> None:

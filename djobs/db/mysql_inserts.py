@@ -121,7 +121,7 @@ class MySQLInserts(InsertOps):
                         self._chunk_params(chunk),
                     )
                     ids = [pk for (pk,) in cursor.fetchall()]
-                    jobs.extend(map(self.saved_job, chunk, ids))
+                    jobs.extend(self.saved_jobs(chunk, ids))
                 return jobs
             for row, params in zip(rows, self._params_of(rows), strict=True):
                 cursor.execute(_INSERT + _PLACEHOLDERS, params)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..conf import get_settings
+from ..serialization import compact_json
 from ..states import STATE_BITS
 from .base import DatabaseOps, dispatcher_thread
 from .fragments import (
@@ -323,7 +324,7 @@ class PostgresOps(PostgresWakeups, _PostgresDispatch):
         with self._server_bound_cursor() as cursor:
             ids = reserve_ids(cursor, len(rows))
             copy_rows(cursor.cursor, rows, ids, chunk_size)
-        return list(map(self.saved_job, rows, ids))
+        return self.saved_jobs(rows, ids)
 
     def _write_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> None:
         if len(rows) < _COPY_FROM:
@@ -387,4 +388,4 @@ class PostgresOps(PostgresWakeups, _PostgresDispatch):
 
     def adapt_json(self, value: Any) -> Any:
         # JSON text, cast by the statement (::jsonb): the same as the JSON a bulk call serialised once.
-        return json.dumps(value, separators=(",", ":"))
+        return compact_json(value)

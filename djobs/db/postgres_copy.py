@@ -15,9 +15,10 @@ would only move the per-row work from strings to struct packing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from ..serialization import compact_json
 
 if TYPE_CHECKING:
     from ..enqueue import PendingJob
@@ -45,7 +46,7 @@ def _optional(value: str | None) -> str:
 
 def _json(value: Any) -> str:
     # json.dumps never emits raw control characters, only backslashes to double.
-    return _escaped_json(json.dumps(value, separators=(",", ":")))
+    return _escaped_json(compact_json(value))
 
 
 def _escaped_json(text: str) -> str:
