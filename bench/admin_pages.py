@@ -196,7 +196,7 @@ def main() -> None:
         "search: id": f"/admin/djobs/job/?q={discarded}",
         "search: path": "/admin/djobs/job/?q=send_email",
         "search: argument text": "/admin/djobs/job/?q=customer-999999",
-        "search: argument, many hits": "/admin/djobs/job/?q=customer-1",
+        "search: argument, many hits": "/admin/djobs/job/?q=customer-99",
         "job detail": f"/admin/djobs/job/{discarded}/change/",
         "dashboard": "/admin/djobs/dashboard/",
         "dashboard JSON": "/admin/djobs/dashboard/data.json",
