@@ -129,3 +129,18 @@ def test_atomic_jobs_with_djobs_on_another_alias_than_the_models_are_an_error(se
     settings.DJOBS = {**settings.DJOBS, "DATABASE": "jobs"}  # type: ignore[attr-defined]
     [error] = [m for m in check_atomic_jobs() if m.id == "djobs.E030"]
     assert "'jobs'" in error.msg and "default" in error.msg
+
+
+def test_a_running_job_whose_own_attempt_committed_its_completion_is_not_stopped() -> None:
+    from djobs.models import Job as JobRow
+    from djobs.worker.cancels import stop_requests
+    from djobs.worker.timeouts import RunningJob
+
+    row = JobRow(id=7, path="p", attempt=2)
+    running = RunningJob(row, 1, 0.0, None)
+    own = {7: ("completed", "me", 2)}
+    assert stop_requests([running], own, "me") == []
+    [(_, request)] = stop_requests([running], {7: ("completed", "other", 3)}, "me")
+    assert not request.cancelled
+    [(_, request)] = stop_requests([running], {7: ("cancelled", "me", 2)}, "me")
+    assert request.cancelled

@@ -47,6 +47,8 @@ def stop_requests(
         row = rows.get(job.id)
         if row == (JobState.EXECUTING, worker_id, job.attempt):
             continue
+        if row is not None and row[1:] == (worker_id, job.attempt) and row[0] != JobState.CANCELLED:
+            continue  # its own outcome, committed by its thread (an atomic job) as it ends
         if row is None:
             request = StopRequest(f"job {job.id} ({job.path}) was deleted while it ran", cancelled=True)
         elif row[0] == JobState.CANCELLED:
