@@ -82,6 +82,20 @@ def process_payment(payment_id: int) -> str:
 # --8<-- [end:payment]
 
 
+# --8<-- [start:payment_atomic]
+@job(queue="payments", max_attempts=3, atomic=True)
+def book_payment(payment_id: int, gateway_ref: str) -> str:
+    """Book a charge the gateway confirmed, and email the receipt: once, with no idempotency check."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    payment.status = Payment.Status.COMPLETED
+    payment.gateway_ref = gateway_ref
+    payment.save(update_fields=["status", "gateway_ref"])
+    # Exists only if this attempt commits, like the booking: a retry never finds a half.
+    send_email.enqueue("billing@example.com", f"Payment {payment_id} received", gateway_ref)
+    return gateway_ref
+# --8<-- [end:payment_atomic]
+
+
 # --8<-- [start:backfill]
 def lookup_timezone(customer: Customer) -> str:
     """Stand-in for the rate-limited external service of seed 000."""
