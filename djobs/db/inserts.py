@@ -100,8 +100,9 @@ class InsertOps(AliasOps):
         # What from_db makes, without __init__'s per-field setattr loop (a third
         # of a bulk call's time when it returns its Jobs); through __init__ when
         # someone listens for its signals.
-        signals = pre_init.has_listeners(Job) or post_init.has_listeners(Job)
-        names = [f.attname for f in Job._meta.concrete_fields]
+        signals = (pre_init.receivers and pre_init.has_listeners(Job)) or (
+            post_init.receivers and post_init.has_listeners(Job)
+        )
         jobs = []
         for row, pk in zip(rows, ids, strict=True):
             values = {
@@ -133,6 +134,7 @@ class InsertOps(AliasOps):
             for field in others:
                 values[field.attname] = field.get_default()
             if signals:
+                names = [f.attname for f in Job._meta.concrete_fields]
                 jobs.append(Job.from_db(alias, names, [values[name] for name in names]))
                 continue
             job = Job.__new__(Job)
@@ -252,7 +254,28 @@ class InsertOps(AliasOps):
 
     def _row_params(self, row: PendingJob) -> list[Any]:
         """Return ``row``'s values in _INSERT_COLUMNS order, adapted for this database."""
-        return self._params_of([row])[0]
+        adapt_time = self.connection.ops.adapt_datetimefield_value
+        adapt_json = self.adapt_json
+        return [
+            row.state,
+            row.queue,
+            row.path,
+            row.args_json if row.args_json is not None else adapt_json(row.args),
+            row.kwargs_json if row.kwargs_json is not None else adapt_json(row.kwargs),
+            adapt_json(row.meta) if row.meta else "{}",
+            adapt_json(row.tags) if row.tags else "[]",
+            row.priority,
+            row.subpriority,
+            0,
+            row.max_attempts,
+            "[]",
+            held_key(row),
+            row.unique_states,
+            row.unique_key,
+            adapt_time(row.inserted_at),
+            adapt_time(row.scheduled_at),
+            row.partition_key,
+        ]
 
     def _chunk_params(self, rows: Sequence[PendingJob]) -> list[Any]:
         """Return the values of ``rows`` one after the other, for a multi-row VALUES."""
@@ -310,7 +333,7 @@ class InsertOps(AliasOps):
         raise NotImplementedError
 
     def adapt_json(self, value: Any) -> Any:
-        """Return ``value`` ready to bind as a JSON column parameter."""
+        """Return ``value`` as JSON text to bind to a JSON column (what "[]" and "{}" stand in for)."""
         return self.connection.ops.adapt_json_value(value, None)
 
 
