@@ -123,13 +123,6 @@ def check_partition_by(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     ]
 
 
-def atomic_paths() -> list[str]:
-    """Return the paths of the registered jobs declared with ``atomic=True``."""
-    from . import registry
-
-    return [path for path in registry.registered_paths() if getattr(registry.lookup(path), "atomic", False)]
-
-
 def project_write_aliases() -> set[str]:
     """Return the database aliases the routers send writes of the project's own models to.
 
@@ -155,6 +148,8 @@ def check_atomic_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     raw = getattr(settings, "DJOBS", {})
     if not isinstance(raw, dict) or validate(raw):
         return []  # reported by check_settings
+    from .registry import atomic_paths
+
     paths = atomic_paths()
     if not paths:
         return []

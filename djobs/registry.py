@@ -75,3 +75,14 @@ def is_registered(path: str) -> bool:
 
 def registered_paths() -> list[str]:
     return sorted(_registry)
+
+
+def is_atomic(path: str) -> bool:
+    """Say whether ``path`` is registered with ``@job(atomic=True)`` (an unknown path is not)."""
+    job_function = _registry.get(path)
+    return bool(getattr(job_function, "atomic", False))
+
+
+def atomic_paths() -> list[str]:
+    """Return the registered paths declared with ``@job(atomic=True)``, sorted."""
+    return [path for path in sorted(_registry) if is_atomic(path)]

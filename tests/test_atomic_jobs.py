@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+from typing import Any
+
 import pytest
 from django.db import connection
 
@@ -144,3 +148,24 @@ def test_a_running_job_whose_own_attempt_committed_its_completion_is_not_stopped
     assert not request.cancelled
     [(_, request)] = stop_requests([running], {7: ("cancelled", "me", 2)}, "me")
     assert request.cancelled
+
+
+def test_the_admin_list_and_page_and_jobs_status_show_that_a_job_is_atomic(admin_client: Any) -> None:
+    from django.core.management import call_command
+
+    atomic = atomic_jobs.noop.enqueue()
+    plain = atomic_jobs.plain_effect.enqueue(1)
+    listing = admin_client.get("/admin/djobs/job/").content.decode()
+    assert listing.count("djobs-atomic") == 1
+    page = admin_client.get(f"/admin/djobs/job/{atomic.pk}/change/").content.decode()
+    assert "djobs-atomic" in page
+    assert "djobs-atomic" not in admin_client.get(f"/admin/djobs/job/{plain.pk}/change/").content.decode()
+    out = io.StringIO()
+    call_command("jobs", "status", stdout=out)
+    assert "Atomic jobs (" in out.getvalue() and atomic_jobs.noop.path in out.getvalue()
+    out = io.StringIO()
+    call_command("jobs", "status", "--path", atomic_jobs.noop.path, stdout=out)
+    assert f"{atomic_jobs.noop.path} is atomic" in out.getvalue()
+    out = io.StringIO()
+    call_command("jobs", "status", "--json", stdout=out)
+    assert atomic_jobs.noop.path in json.loads(out.getvalue())["atomic_jobs"]

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from .. import operations, registry
@@ -40,6 +41,11 @@ from .paginator import EstimatedCountPaginator
 
 # States in which the last error is the job's current problem.
 FAILING = (JobState.RETRYABLE, JobState.DISCARDED)
+# Beside the name of a job declared @job(atomic=True), in the list and on its page.
+ATOMIC_BADGE = format_html(
+    ' <span class="djobs-badge djobs-atomic" title="{}">atomic</span>',
+    "@job(atomic=True): its database writes commit with its completion, exactly once",
+)
 
 # Search by argument text reads at most this many of the latest jobs (about
 # 2 us each on PostgreSQL: casting the JSON to text), newest first, and stops
@@ -212,7 +218,8 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="job")
     def job(self, job: Job) -> str:
-        return job_name(job.path)
+        name = job_name(job.path)
+        return name + ATOMIC_BADGE if registry.is_atomic(job.path) else name
 
     @admin.display(description="attempt")
     def attempts(self, job: Job) -> str:
@@ -276,6 +283,7 @@ class JobAdmin(admin.ModelAdmin):
             "original": job,
             "job": job,
             "badge": state_badge(job.state),
+            "atomic_badge": ATOMIC_BADGE if registry.is_atomic(job.path) else "",
             "duration": format_duration(duration_between(job.attempted_at, job.finished_at)),
             "json_fields": [
                 ("Arguments", pretty_json(job.args)),

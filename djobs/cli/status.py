@@ -10,10 +10,13 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
+from .. import registry
 from ..admin.dashboard import queries
 from ..admin.display import format_duration
 from ..states import JobState
 from .job_filters import add_filter_arguments, has_filter, selected_jobs
+
+ATOMIC = "their database writes commit with their completion, exactly once"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +33,9 @@ def handle(command: BaseCommand, **options: Any) -> None:
             return
         for state in JobState.values:
             command.stdout.write(f"{state:<10} {counts.get(state, 0):>10}")
+        for path in options.get("path") or []:
+            if registry.is_atomic(path):
+                command.stdout.write(f"{path} is atomic: its database writes commit with its completion.")
         return
     now = timezone.now()
     grid = queries.counts()
@@ -46,6 +52,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
                     "estimated": sorted({s for s in grid.states if grid.total(s).estimated}),
                     "lag_seconds": lag,
                     "workers": [{**w, "started_at": w["started_at"].isoformat()} for w in workers],
+                    "atomic_jobs": registry.atomic_paths(),
                 },
                 sort_keys=True,
             )
@@ -71,3 +78,6 @@ def handle(command: BaseCommand, **options: Any) -> None:
             f"  {w['id']} {w['hostname']}:{w['pid']} "
             f"heartbeat {format_duration(w['heartbeat_age'])} ago ({state})"
         )
+    atomic = registry.atomic_paths()
+    if atomic:
+        command.stdout.write(f"\nAtomic jobs ({ATOMIC}): {', '.join(atomic)}")
