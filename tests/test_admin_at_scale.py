@@ -82,6 +82,16 @@ def test_a_busy_hour_is_scaled_up_from_its_slices_and_marked_estimated(
     assert (last["completed"], last["estimated"]) == (6, True)  # 2 in 20 s: about 6 a minute
 
 
+def test_the_dashboard_says_when_the_chart_is_estimated(
+    client_: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = client_.get(reverse("admin:djobs_dashboard")).content.decode()
+    assert "counted over a slice of its seconds" not in page
+    monkeypatch.setattr(queries, "sampled_seconds", lambda estimate, exact_up_to: (20, 40))
+    page = client_.get(reverse("admin:djobs_dashboard")).content.decode()
+    assert "counted over a slice of its seconds and scaled up" in page
+
+
 def test_queue_lag_finds_the_oldest_job_across_subpriorities_of_a_priority(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
