@@ -122,6 +122,35 @@ def analyze() -> None:
             cursor.execute("ANALYZE djobs_job")
 
 
+def run_atomic(n: int, args: argparse.Namespace) -> float:
+    """Fill ``n`` atomic no-op jobs (one commit each, fenced in it), run them; return jobs/s processing."""
+    from django.db.models import Max, Min
+
+    from djobs.models import Job
+    from tests.testapp.atomic_jobs import noop
+
+    truncate_jobs()
+    for start in range(0, n, 10_000):
+        noop.using(queue="bench").enqueue_many([() for _ in range(min(10_000, n - start))])
+    analyze()
+    # The job threads query the database: they keep their connections (CONN_MAX_AGE),
+    # as a deployment would, instead of connecting once per job.
+    url = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = url + ("&" if "?" in url else "?") + "conn_max_age=600"
+    try:
+        _wall, _peak, status = run_worker(args.concurrency, args.timeout, args.otel, args.metrics_port)
+    finally:
+        os.environ["DATABASE_URL"] = url
+    done = Job.objects.filter(queue="bench", state="completed").count()
+    window = Job.objects.filter(queue="bench").aggregate(a=Min("attempted_at"), f=Max("finished_at"))
+    seconds = (window["f"] - window["a"]).total_seconds() if window["f"] else float("nan")
+    print(
+        f"{n:>7} jobs: {done / seconds:>8.0f} jobs/s processing ({seconds:.2f} s) atomic, "
+        f"completed {done}/{n}, exit {status}"
+    )
+    return done / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, nargs="*", default=[20_000, 100_000])
@@ -139,6 +168,7 @@ def main() -> None:
     parser.add_argument(
         "--partitions", type=int, help="partition_by over this many values (needs --global-limit)."
     )
+    parser.add_argument("--atomic", action="store_true", help="Also run atomic no-op jobs; print the ratio.")
     args = parser.parse_args()
     if args.global_limit:
         flow: dict[str, object] = {"concurrency": args.concurrency, "global_limit": args.global_limit}
@@ -186,6 +216,8 @@ def main() -> None:
             f"{done / wall:>8.0f} jobs/s with start-up ({wall:.2f} s), peak RSS {peak_text}, "
             f"completed {done}/{n}, exit {status}"
         )
+        if args.atomic:
+            print(f"{n:>7} jobs: atomic / plain = {run_atomic(n, args) / (done / seconds):.0%}")
     truncate_jobs()
 
 
