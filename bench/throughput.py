@@ -9,10 +9,22 @@
         --transaction-pooling                     # through PgBouncer (.ci/pgbouncer.sh)
     .venv/bin/python bench/throughput.py --concurrency 60 --global-limit 50   # a limited queue
     .venv/bin/python bench/throughput.py --concurrency 60 --global-limit 5 --partitions 100
+    DATABASE_URL=postgres://... .venv/bin/python bench/throughput.py --jobs 20000 1000000   # 1M jobs
 
 Prints, per run: jobs/s over the processing window (first claim to last
 completion, from the rows), jobs/s over the whole process lifetime (start-up
 included), and the worker process's peak RSS (VmHWM).
+
+On PostgreSQL each run is preceded by its ceiling (bench/ceiling.py): a bare
+psycopg loop that claims and completes the same number of jobs, in batches of
+100 with SKIP LOCKED, on a table filled the same way; djobs' processing rate
+is printed as a share of it. ``--no-ceiling`` leaves it out.
+
+The table is filled in SQL (bench.common.fill_jobs: one enqueued job copied
+n - 1 times), so a million jobs take seconds; ``--fill enqueue`` goes through
+``enqueue_many`` in chunks of 10,000 instead (always so with ``--partitions``).
+Nothing vacuums the table during a run (the machine's PostgreSQL may run
+without autovacuum): each run starts from a TRUNCATE.
 
 With ``--otel`` both this process (the enqueue) and the worker configure an
 OpenTelemetry SDK tracer provider whose BatchSpanProcessor hands spans to an
@@ -37,7 +49,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import ROOT, setup_django, truncate_jobs, vendor
+from bench.ceiling import claim_complete
+from bench.common import ROOT, analyze, fill_jobs, setup_django, truncate_jobs, vendor
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -108,18 +121,25 @@ def run_worker(
     return time.perf_counter() - start, peak, process.wait()
 
 
-def analyze() -> None:
+def fill(n: int, args: argparse.Namespace) -> None:
+    """Empty the table and insert ``n`` jobs of the queue "bench", then refresh the statistics."""
+    from tests.testapp.jobs import add
+    from tests.testapp.worker_jobs import noop
+
+    truncate_jobs()
+    if args.partitions:
+        for start in range(0, n, 10_000):
+            count = min(10_000, n - start)
+            add.using(queue="bench").enqueue_many([((start + i) % args.partitions, 0) for i in range(count)])
+    elif args.fill == "enqueue":
+        for start in range(0, n, 10_000):
+            noop.using(queue="bench").enqueue_many([() for _ in range(min(10_000, n - start))])
+    else:
+        fill_jobs(n, noop.using(queue="bench").enqueue)
     # Fresh statistics, as autovacuum would gather within a minute of a bulk
     # insert: with stats from an empty table, PostgreSQL plans the claim with a
     # sort of every available row instead of walking the claim index.
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            cursor.execute("ANALYZE TABLE djobs_job")
-            cursor.fetchall()  # its report, one row per table
-        else:
-            cursor.execute("ANALYZE djobs_job")
+    analyze()
 
 
 def run_atomic(n: int, args: argparse.Namespace) -> float:
@@ -168,6 +188,13 @@ def main() -> None:
     parser.add_argument(
         "--partitions", type=int, help="partition_by over this many values (needs --global-limit)."
     )
+    parser.add_argument(
+        "--fill",
+        choices=["sql", "enqueue"],
+        default="sql",
+        help="How the jobs are inserted: copies of one enqueued row in SQL (fast), or enqueue_many.",
+    )
+    parser.add_argument("--no-ceiling", action="store_true", help="Skip the bare psycopg ceiling.")
     parser.add_argument("--atomic", action="store_true", help="Also run atomic no-op jobs; print the ratio.")
     args = parser.parse_args()
     if args.global_limit:
@@ -179,15 +206,14 @@ def main() -> None:
     if args.transaction_pooling:
         # Read by this process and the runjobs it starts.
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.pooling_settings"
-    setup_django(args.name)
+    url = setup_django(args.name)
     if args.otel:
         configure_otel()
 
     from django.db.models import Max, Min
 
+    from djobs.conf import get_settings as djobs_settings
     from djobs.models import Job
-    from tests.testapp.jobs import add
-    from tests.testapp.worker_jobs import noop
 
     traced = ", OpenTelemetry spans" if args.otel else ""
     traced += ", TRANSACTION_POOLING" if args.transaction_pooling else ""
@@ -195,24 +221,31 @@ def main() -> None:
         traced += f", global_limit {args.global_limit}"
         traced += f" per partition of {args.partitions}" if args.partitions else ""
     print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process{traced}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    ceiling = not args.no_ceiling and vendor() == "postgresql"
     for n in args.jobs:
-        truncate_jobs()
-        for start in range(0, n, 10_000):
-            count = min(10_000, n - start)
-            if args.partitions:
-                add.using(queue="bench").enqueue_many(
-                    [((start + i) % args.partitions, 0) for i in range(count)]
-                )
-            else:
-                noop.using(queue="bench").enqueue_many([() for _ in range(count)])
-        analyze()
+        if ceiling:
+            fill(n, args)
+            done, seconds = claim_complete(
+                url,
+                "bench",
+                synchronous_commit=not djobs_settings().ASYNC_COMMIT,
+                prepare=not args.transaction_pooling,
+            )
+            bare = done / seconds
+            print(
+                f"{n:>7} jobs: {bare:>8.0f} jobs/s bare claim+complete ceiling "
+                f"({seconds:.2f} s, batches of 100)"
+            )
+        fill(n, args)
         wall, peak, status = run_worker(args.concurrency, args.timeout, args.otel, args.metrics_port)
         done = Job.objects.filter(queue="bench", state="completed").count()
         window = Job.objects.filter(queue="bench").aggregate(a=Min("attempted_at"), f=Max("finished_at"))
         seconds = (window["f"] - window["a"]).total_seconds() if window["f"] else float("nan")
         peak_text = f"{peak:.1f} MB" if peak else "n/a"
+        share = f" = {done / seconds / bare:.0%} of the ceiling" if ceiling else ""
         print(
-            f"{n:>7} jobs: {done / seconds:>8.0f} jobs/s processing ({seconds:.2f} s), "
+            f"{n:>7} jobs: {done / seconds:>8.0f} jobs/s processing ({seconds:.2f} s){share}, "
             f"{done / wall:>8.0f} jobs/s with start-up ({wall:.2f} s), peak RSS {peak_text}, "
             f"completed {done}/{n}, exit {status}"
         )
