@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from djobs.durable import StepError
+from djobs.durable import StepError, runtime
 from djobs.durable.models import JobProgress
 from djobs.models import Job
 from djobs.testing import drain_queue, interrupt_job, perform_job
@@ -51,7 +51,8 @@ def test_a_step_result_json_cannot_store_is_an_error_saying_what_to_return() -> 
     assert "return plain data" in str(result.exception)
 
 
-def test_each_visits_every_row_once_and_saves_where_it_ended() -> None:
+def test_each_visits_every_row_once_and_saves_where_it_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "PAGE_SIZE", 500)
     pks = rows(1203)  # more than two pages
     job = dj.visit_rows.enqueue()
     assert drain_queue() == {"completed": 1}
@@ -60,7 +61,10 @@ def test_each_visits_every_row_once_and_saves_where_it_ended() -> None:
     assert saved == {"cursor": int(pks[-1]), "items": 1203, "done": True}
 
 
-def test_an_iteration_interrupted_after_n_items_resumes_after_them_without_using_an_attempt() -> None:
+def test_an_iteration_interrupted_after_n_items_resumes_after_them_without_using_an_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "PAGE_SIZE", 7)  # the interruption and the resume fall mid-page
     pks = rows(50)
     job = dj.visit_rows.enqueue()
     with interrupt_job(after_items=20, each="rows"):
@@ -155,3 +159,21 @@ def test_perform_job_reports_an_interruption_not_a_failure() -> None:
         result = perform_job(dj.long_step)
     assert result.interrupted and not result.failed
     assert result.state == "available"
+
+
+def test_the_heartbeat_thread_flags_a_time_based_checkpoint_and_the_loop_hands_the_cursor_over() -> None:
+    from djobs.durable.progress import PendingSaves, Progress
+
+    saves = PendingSaves()
+    progress = Progress(Job(path="x", attempt=1), None, None, atomic=False)
+    it = progress.iteration("rows")
+    saves.watch(progress, it, 5.0)
+    deadline = saves.next_deadline()
+    assert deadline is not None
+    saves.tick(deadline - 1)
+    assert not (it.time_due or progress.attention)
+    saves.tick(deadline)
+    assert it.time_due and progress.attention
+    assert saves.next_deadline() == deadline + 5.0
+    saves.drop(progress)
+    assert saves.next_deadline() is None

@@ -13,7 +13,6 @@ from djobs.durable.cursors import ordering_key
 from djobs.durable.policy import (
     DEFAULT_CHECKPOINT_SECONDS,
     CheckpointPolicy,
-    checkpoint_due,
     checkpoint_policy,
 )
 from djobs.models import Job
@@ -41,14 +40,6 @@ def test_an_int_counts_items_and_a_timedelta_measures_time() -> None:
 def test_a_checkpoint_every_that_is_not_items_or_time_is_refused_naming_it(value: object) -> None:
     with pytest.raises(StepError, match=re.escape(f"checkpoint_every={value!r}")):
         checkpoint_policy(value)
-
-
-def test_a_checkpoint_is_due_after_the_items_or_the_seconds() -> None:
-    by_items, by_time = CheckpointPolicy(items=10), CheckpointPolicy(seconds=5.0)
-    assert not checkpoint_due(by_items, 9, 100.0)
-    assert checkpoint_due(by_items, 10, 0.0)
-    assert not checkpoint_due(by_time, 10_000, 4.9)
-    assert checkpoint_due(by_time, 0, 5.0)
 
 
 def test_the_cursor_of_a_queryset_is_its_one_unique_ordering_field() -> None:

@@ -23,6 +23,7 @@ class InterruptPlan:
         if not self.fired:
             self.fired = True
             progress.interrupt_requested = True
+            progress.attention = True
 
     def items_for(self, name: str) -> int | None:
         """Return after how many items iteration ``name`` is interrupted, or None."""

@@ -43,11 +43,4 @@ def checkpoint_policy(every: Any) -> CheckpointPolicy:
     )
 
 
-def checkpoint_due(policy: CheckpointPolicy, items_since: int, seconds_since: float) -> bool:
-    """Say whether the cursor is due to be handed over."""
-    if policy.items is not None and items_since >= policy.items:
-        return True
-    return policy.seconds is not None and seconds_since >= policy.seconds
-
-
-__all__ = ["DEFAULT_CHECKPOINT_SECONDS", "CheckpointPolicy", "checkpoint_due", "checkpoint_policy"]
+__all__ = ["DEFAULT_CHECKPOINT_SECONDS", "CheckpointPolicy", "checkpoint_policy"]

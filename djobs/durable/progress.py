@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
@@ -36,10 +38,23 @@ _INTERRUPT = "_djobs_interrupt"
 NAME_MAX = 200
 
 
-class Iteration:
-    """One ``ctx.each``: the live position (cursor and count of the last finished item) and the saved one."""
+def _same(value: Any) -> Any:
+    return value
 
-    __slots__ = ("cursor", "done", "items", "name", "saved")
+
+_UNSET = object()
+
+
+class Iteration:
+    """One ``ctx.each``: the live position (the last finished item and the count) and the saved one.
+
+    The loop only notes ``last`` (a row, or a callable source's cursor) and
+    ``items`` per item; ``to_cursor`` turns ``last`` into the saved cursor at a
+    hand-over, so a QuerySet's cursor is read from one row per checkpoint,
+    not from every row.
+    """
+
+    __slots__ = ("cursor", "done", "items", "last", "name", "saved", "time_due", "to_cursor")
 
     def __init__(self, name: str, state: dict[str, Any] | None) -> None:
         state = state or {}
@@ -47,10 +62,19 @@ class Iteration:
         self.cursor: Any = state.get("cursor")
         self.items: int = int(state.get("items") or 0)
         self.done: bool = bool(state.get("done"))
+        self.last: Any = _UNSET
+        self.to_cursor: Callable[[Any], Any] = _same
+        #: Set by the heartbeat thread when a time-based checkpoint is due.
+        self.time_due = False
         self.saved: tuple[Any, int, bool] = (self.cursor, self.items, self.done)
 
     def hand_over(self) -> None:
-        """Make the live position the one saved next (one tuple, so a reader never sees half)."""
+        """Make the live position the one saved next (one tuple, so a reader never sees half).
+
+        Called in the job's thread: ``to_cursor`` may read the row.
+        """
+        if self.last is not _UNSET:
+            self.cursor = self.to_cursor(self.last)
         self.saved = (self.cursor, self.items, self.done)
 
 
@@ -68,6 +92,8 @@ class Progress:
         }
         self.interruptions = row.interruptions if row else 0
         self.interrupt_requested = bool(job.__dict__.get(_INTERRUPT))
+        #: Read after every item: set with interrupt_requested or an iteration's time_due.
+        self.attention = self.interrupt_requested
         self.current_step: str | None = None
         self._used: set[str] = set()
         self._lock = threading.Lock()
@@ -109,6 +135,7 @@ class Progress:
 
         self.interruptions += 1
         self.interrupt_requested = False
+        self.attention = False
         for it in self.iterations.values():
             it.hand_over()
         raise Interrupted(where, self.interruptions, get_settings().MAX_INTERRUPTIONS)
@@ -159,13 +186,44 @@ class Progress:
 
 
 class PendingSaves:
-    """The progress handed over at checkpoints, waiting for the heartbeat thread to write it."""
+    """The progress handed over at checkpoints, waiting for the heartbeat thread to write it.
+
+    The heartbeat thread also keeps the time of time-based checkpoints: it
+    flags an iteration whose checkpoint is due (``tick``), and the job hands
+    its cursor over after the item it is on, so the loop reads no clock.
+    """
 
     def __init__(self) -> None:
         self._due: dict[int, Progress] = {}
+        # id(iteration) -> (progress, iteration, seconds, monotonic deadline)
+        self._timed: dict[int, tuple[Progress, Iteration, float, float]] = {}
         self._lock = threading.Lock()
         #: Set at each hand-over: the heartbeat thread waits on it between beats.
         self.wake = threading.Event()
+
+    def watch(self, progress: Progress, it: Iteration, seconds: float) -> None:
+        """Flag ``it`` every ``seconds`` (from the heartbeat thread) until ``unwatch``."""
+        with self._lock:
+            self._timed[id(it)] = (progress, it, seconds, time.monotonic() + seconds)
+        self.wake.set()  # the heartbeat thread waits until the earliest deadline
+
+    def unwatch(self, it: Iteration) -> None:
+        with self._lock:
+            self._timed.pop(id(it), None)
+
+    def next_deadline(self) -> float | None:
+        """Return the monotonic time of the earliest time-based checkpoint, or None."""
+        with self._lock:
+            return min((entry[3] for entry in self._timed.values()), default=None)
+
+    def tick(self, now: float) -> None:
+        """Flag the iterations whose time-based checkpoint is due at ``now``."""
+        with self._lock:
+            for key, (progress, it, seconds, deadline) in list(self._timed.items()):
+                if deadline <= now:
+                    it.time_due = True
+                    progress.attention = True
+                    self._timed[key] = (progress, it, seconds, now + seconds)
 
     def hand_over(self, progress: Progress) -> None:
         with self._lock:
@@ -173,8 +231,12 @@ class PendingSaves:
         self.wake.set()
 
     def drop(self, progress: Progress) -> None:
+        """Forget ``progress`` (its job ended): nothing of it is written or flagged any more."""
         with self._lock:
             self._due.pop(id(progress), None)
+            for key, entry in list(self._timed.items()):
+                if entry[0] is progress:
+                    del self._timed[key]
 
     def write(self) -> int:
         """Write every progress handed over since the last call; return how many were written."""
@@ -225,6 +287,7 @@ def request_interrupt(job: Job) -> None:
     progress: Progress | None = job.__dict__.get(_PROGRESS)
     if progress is not None:
         progress.interrupt_requested = True
+        progress.attention = True
 
 
 def uses_progress(job: Job) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +14,16 @@ from django.db.models import QuerySet
 from . import plan
 from .cursors import OrderingKey, ordering_key
 from .errors import StepError
-from .policy import checkpoint_policy
+from .policy import CheckpointPolicy, checkpoint_policy
 from .progress import SAVES, Iteration, Progress, progress_of
 
 if TYPE_CHECKING:
     from ..models import Job
 
 #: Rows per query when iterating a QuerySet (keyset pages: each starts after the last cursor).
-PAGE_SIZE = 500
+PAGE_SIZE = 10_000
+# Rows fetched at a time within a page.
+CHUNK_SIZE = 2000
 
 
 # -- steps -------------------------------------------------------------------------------------
@@ -112,19 +114,19 @@ def each(job: Job, name: str, source: Any, checkpoint_every: Any) -> Iterator[An
     it = progress.iteration(name)
     if it.done:
         return iter(())
-    pairs = (
-        _queryset_pairs(source, key, it.cursor)
-        if key is not None
-        else _callable_pairs(name, source, it.cursor)
-    )
-    pairs = _planned(progress, name, pairs)
-    return _run(progress, it, pairs, policy.items or 0, policy.seconds or 0.0)
+    if key is not None:
+        # The rows themselves are noted; their cursor is read at a hand-over only.
+        it.to_cursor = key.cursor_of
+        items: Iterator[Any] = itertools.chain.from_iterable(_queryset_pages(source, key, it))
+    else:
+        items = _callable_pairs(name, source, it.cursor)
+    return _run(progress, it, _planned(progress, name, items), key is None, policy)
 
 
 def aeach(job: Job, name: str, source: Any, checkpoint_every: Any) -> AsyncIterator[Any]:
     policy = checkpoint_policy(checkpoint_every)
     key = _source_key(name, source)
-    return _arun(job, name, source, key, policy.items or 0, policy.seconds or 0.0)
+    return _arun(job, name, source, key, policy)
 
 
 def _begin(progress: Progress, name: str) -> None:
@@ -150,20 +152,25 @@ def _source_key(name: str, source: Any) -> OrderingKey | None:
     )
 
 
-def _queryset_pairs(queryset: QuerySet[Any], key: OrderingKey, cursor: Any) -> Iterator[tuple[Any, Any]]:
-    cursor_of = key.cursor_of
+def _queryset_pages(queryset: QuerySet[Any], key: OrderingKey, it: Iteration) -> Iterator[Iterator[Any]]:
+    """Yield one streamed keyset page after another, each starting after the last row noted.
+
+    Chained (itertools.chain), the rows reach the loop without a Python frame
+    of their own. No query holds a snapshot or a server-side cursor for the
+    whole run, and rows are streamed, not listed: a page of live model
+    instances would cost the garbage collector.
+    """
+    cursor = it.cursor
     while True:
-        rows = list(key.after(queryset, cursor)[:PAGE_SIZE])
-        for row in rows:
-            cursor = cursor_of(row)
-            yield row, cursor
-        if len(rows) < PAGE_SIZE:
+        start = it.items
+        yield key.after(queryset, cursor)[:PAGE_SIZE].iterator(chunk_size=CHUNK_SIZE)
+        # The loop noted every row of the page (it.last, it.items) before asking for more.
+        if it.items - start < PAGE_SIZE:
             return
+        cursor = key.cursor_of(it.last)
 
 
-def _callable_pairs(
-    name: str, source: Callable[[Any], Iterable[Any]], cursor: Any
-) -> Iterator[tuple[Any, Any]]:
+def _callable_pairs(name: str, source: Callable[[Any], Iterable[Any]], cursor: Any) -> Iterator[Any]:
     for pair in source(cursor):
         yield _pair(name, pair)
 
@@ -177,57 +184,72 @@ def _pair(name: str, pair: Any) -> tuple[Any, Any]:
     return pair
 
 
-def _planned(progress: Progress, name: str, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+def _planned(progress: Progress, name: str, items: Iterator[Any]) -> Iterator[Any]:
     test_plan = plan.active()
     count = test_plan.items_for(name) if test_plan is not None else None
     if test_plan is None or count is None:
-        return pairs
-    return _fire_after(test_plan, progress, pairs, count)
+        return items
+    return _fire_after(test_plan, progress, items, count)
 
 
 def _fire_after(
-    test_plan: plan.InterruptPlan, progress: Progress, pairs: Iterator[tuple[Any, Any]], count: int
-) -> Iterator[tuple[Any, Any]]:
-    for n, pair in enumerate(pairs, 1):
+    test_plan: plan.InterruptPlan, progress: Progress, items: Iterator[Any], count: int
+) -> Iterator[Any]:
+    for n, item in enumerate(items, 1):
         if n == count:
             test_plan.fire(progress)  # before the item: the check after it interrupts
-        yield pair
+        yield item
 
 
 def _run(
-    progress: Progress,
-    it: Iteration,
-    pairs: Iterator[tuple[Any, Any]],
-    every_items: int,
-    every_seconds: float,
+    progress: Progress, it: Iteration, items: Iterator[Any], pairs: bool, policy: CheckpointPolicy
 ) -> Iterator[Any]:
-    clock = time.monotonic
-    items = it.items
-    handed_items = items
-    handed_at = clock()
-    progress.check(f"each {it.name!r} at item {items}")
-    for item, cursor in pairs:
-        yield item
-        # The item is finished: it is the one to resume after.
-        items += 1
-        it.cursor = cursor
-        it.items = items
-        if progress.interrupt_requested:
-            progress.check(f"each {it.name!r} after item {items}")
-        if (every_items and items - handed_items >= every_items) or (
-            every_seconds and clock() - handed_at >= every_seconds
-        ):
-            it.hand_over()
-            SAVES.hand_over(progress)
-            handed_items = items
-            handed_at = clock()
-    it.done = True
+    # The hot loop: per item, two attribute writes, one flag and one count. Time-based
+    # checkpoints are flagged by the heartbeat thread (SAVES.tick), so no clock is read here.
+    every_items = policy.items or 0
+    count = it.items
+    next_items = count + every_items if every_items else -1
+    if policy.seconds:
+        SAVES.watch(progress, it, policy.seconds)
+    try:
+        progress.check(f"each {it.name!r} at item {count}")
+        for entry in items:
+            if pairs:
+                item, last = entry
+            else:
+                item = last = entry
+            yield item
+            # The item is finished: it is the one to resume after.
+            count += 1
+            it.last = last
+            it.items = count
+            if progress.attention:
+                _attend(progress, it, "each")
+            if count == next_items:
+                _hand_over(progress, it)
+                next_items = count + every_items
+        it.done = True
+        _hand_over(progress, it)
+    finally:
+        SAVES.unwatch(it)
+
+
+def _attend(progress: Progress, it: Iteration, kind: str) -> None:
+    """Stop if the worker is stopping, else hand the cursor over if its time has come."""
+    progress.attention = False  # first: a flag set from now on raises it again
+    progress.check(f"{kind} {it.name!r} after item {it.items}")
+    if it.time_due:
+        it.time_due = False
+        _hand_over(progress, it)
+
+
+def _hand_over(progress: Progress, it: Iteration) -> None:
     it.hand_over()
     SAVES.hand_over(progress)
 
 
 async def _arun(
-    job: Job, name: str, source: Any, key: OrderingKey | None, every_items: int, every_seconds: float
+    job: Job, name: str, source: Any, key: OrderingKey | None, policy: CheckpointPolicy
 ) -> AsyncIterator[Any]:
     from asgiref.sync import sync_to_async
 
@@ -238,54 +260,55 @@ async def _arun(
         return
     test_plan = plan.active()
     fire_at = test_plan.items_for(name) if test_plan is not None else None
-    pairs = (
-        _aqueryset_pairs(source, key, it.cursor)
-        if key is not None
-        else _acallable_pairs(name, source, it.cursor)
-    )
-    clock = time.monotonic
-    items = it.items
-    handed_items = items
-    handed_at = clock()
+    if key is not None:
+        it.to_cursor = key.cursor_of
+        items: AsyncIterator[Any] = _aqueryset_rows(source, key, it.cursor)
+    else:
+        items = _acallable_pairs(name, source, it.cursor)
+    every_items = policy.items or 0
+    count = it.items
+    next_items = count + every_items if every_items else -1
     seen = 0
-    progress.check(f"aeach {name!r} at item {items}")
-    async for item, cursor in pairs:
-        seen += 1
-        if fire_at is not None and seen == fire_at and test_plan is not None:
-            test_plan.fire(progress)
-        yield item
-        items += 1
-        it.cursor = cursor
-        it.items = items
-        if progress.interrupt_requested:
-            progress.check(f"aeach {name!r} after item {items}")
-        if (every_items and items - handed_items >= every_items) or (
-            every_seconds and clock() - handed_at >= every_seconds
-        ):
-            it.hand_over()
-            SAVES.hand_over(progress)
-            handed_items = items
-            handed_at = clock()
-    it.done = True
-    it.hand_over()
-    SAVES.hand_over(progress)
+    if policy.seconds:
+        SAVES.watch(progress, it, policy.seconds)
+    try:
+        progress.check(f"aeach {name!r} at item {count}")
+        async for entry in items:
+            if key is None:
+                item, last = entry
+            else:
+                item = last = entry
+            seen += 1
+            if seen == fire_at and test_plan is not None:
+                test_plan.fire(progress)
+            yield item
+            count += 1
+            it.last = last
+            it.items = count
+            if progress.attention:
+                _attend(progress, it, "aeach")
+            if count == next_items:
+                _hand_over(progress, it)
+                next_items = count + every_items
+        it.done = True
+        _hand_over(progress, it)
+    finally:
+        SAVES.unwatch(it)
 
 
-async def _aqueryset_pairs(
-    queryset: QuerySet[Any], key: OrderingKey, cursor: Any
-) -> AsyncIterator[tuple[Any, Any]]:
+async def _aqueryset_rows(queryset: QuerySet[Any], key: OrderingKey, cursor: Any) -> AsyncIterator[Any]:
     while True:
-        rows = [row async for row in key.after(queryset, cursor)[:PAGE_SIZE]]
-        for row in rows:
-            cursor = key.cursor_of(row)
-            yield row, cursor
-        if len(rows) < PAGE_SIZE:
+        count = 0
+        row = None
+        async for row in key.after(queryset, cursor)[:PAGE_SIZE].aiterator(chunk_size=CHUNK_SIZE):
+            count += 1
+            yield row
+        if count < PAGE_SIZE:
             return
+        cursor = key.cursor_of(row)
 
 
-async def _acallable_pairs(
-    name: str, source: Callable[[Any], Any], cursor: Any
-) -> AsyncIterator[tuple[Any, Any]]:
+async def _acallable_pairs(name: str, source: Callable[[Any], Any], cursor: Any) -> AsyncIterator[Any]:
     produced = source(cursor)
     if hasattr(produced, "__aiter__"):
         async for pair in produced:

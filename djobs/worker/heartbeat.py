@@ -143,15 +143,18 @@ class Heartbeat:
 
     def _run(self) -> None:
         # Between beats it also writes the progress jobs hand over at their
-        # checkpoints (djobs.durable), woken by the hand-over.
+        # checkpoints (djobs.durable), woken by the hand-over, and flags the
+        # iterations whose time-based checkpoint is due.
         saves = progress_saves()
         due = time.monotonic() + self.interval
         try:
             while not self._stop.is_set():
-                saves.wake.wait(max(0.0, due - time.monotonic()))
+                until = min(due, saves.next_deadline() or due)
+                saves.wake.wait(max(0.0, until - time.monotonic()))
                 if self._stop.is_set():
                     break
                 try:
+                    saves.tick(time.monotonic())
                     saves.write()
                     if time.monotonic() >= due:
                         due = time.monotonic() + self.interval

@@ -136,3 +136,23 @@ async def _apages(cursor: Any) -> Any:
 @job(takes_context=True)
 async def apaged(ctx: JobContext) -> list[str]:
     return [item async for item in ctx.aeach("pages", _apages)]
+
+
+@job(takes_context=True, timeout=None)
+def loop_rows(ctx: JobContext, mode: str) -> list[float]:
+    """Sum Row.n over every row; return the loop's wall and CPU seconds (bench/durable_steps.py)."""
+    started, cpu = time.perf_counter(), time.thread_time()
+    queryset = Row.objects.order_by("pk")
+    source: Any
+    if mode == "each":
+        source = ctx.each("rows", queryset)
+    elif mode == "each-1000":
+        source = ctx.each("rows", queryset, checkpoint_every=1000)
+    elif mode == "iterator":
+        source = queryset.iterator(chunk_size=500)
+    else:
+        source = queryset
+    total = 0
+    for row in source:
+        total += row.n
+    return [time.perf_counter() - started, time.thread_time() - cpu]
