@@ -144,7 +144,7 @@ def project_write_aliases() -> set[str]:
 
 @register("djobs")
 def check_atomic_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report atomic jobs whose writes cannot share djobs' transaction, and atomic jobs on threaded SQLite."""
+    """Report atomic jobs whose writes cannot share djobs' transaction (runjobs warns about SQLite)."""
     raw = getattr(settings, "DJOBS", {})
     if not isinstance(raw, dict) or validate(raw):
         return []  # reported by check_settings
@@ -168,20 +168,6 @@ def check_atomic_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 hint="Set DJOBS['DATABASE'] to the alias the jobs write to (djobs' tables live there "
                 "too), or drop atomic=True (docs/concepts/durability.md).",
                 id="djobs.E030",
-            )
-        )
-    engine = str(settings.DATABASES.get(conf.DATABASE, {}).get("ENGINE", ""))
-    threads = sum(conf.QUEUES.values())
-    if "sqlite" in engine and threads > 1:
-        messages.append(
-            Warning(
-                f"@job(atomic=True) on {named} with {threads} threads on the SQLite database "
-                f"{conf.DATABASE!r}: an atomic job holds SQLite's only write lock for its whole run, "
-                "so every other thread's and worker's writes (claims, outcomes, heartbeats) wait for it.",
-                hint=f"Keep atomic jobs short and set DATABASES[{conf.DATABASE!r}]['OPTIONS']['timeout'] "
-                "above the longest one (else waiting writers fail with 'database is locked'), one thread, "
-                "or use PostgreSQL (docs/concepts/durability.md).",
-                id="djobs.W030",
             )
         )
     return messages

@@ -33,13 +33,13 @@ def test_a_worker_killed_before_the_commit_leaves_nothing_and_the_rescued_job_wr
 ) -> None:
     signal_file = tmp_path / "signal"
     job = atomic_jobs.write_then_sleep.enqueue(60, str(signal_file))
-    first = runjobs("--queue", "default=1", **FAST)
+    first = runjobs("--queue", "atomic=1", **FAST)
     wait_until(lambda: signalled(signal_file), what="the effect to be written")
     time.sleep(0.5)  # the recorder writes the start: the killed attempt counts
     first.signal(signal.SIGKILL)
     first.wait(5)
     assert Effect.objects.filter(job_id=job.pk).count() == 0  # never committed
-    second = runjobs("--queue", "default=1", **FAST)
+    second = runjobs("--queue", "atomic=1", **FAST)
     wait_until(lambda: completed(job), timeout=20, what="the rescue and the second attempt")
     job.refresh_from_db()
     assert (job.state, job.attempt, job.result) == ("completed", 2, "done by attempt 2"), second.output()
@@ -57,13 +57,13 @@ def test_a_paused_worker_fenced_out_after_a_rescue_keeps_none_of_its_writes(
     assert connection.vendor != "sqlite"
     signal_file = tmp_path / "signal"
     job = atomic_jobs.write_then_sleep.enqueue(3, str(signal_file))
-    paused = runjobs("--queue", "default=1", **FAST)
+    paused = runjobs("--queue", "atomic=1", **FAST)
     paused_id = worker_id_of(paused)
     wait_until(lambda: signalled(signal_file), what="the effect to be written")
     time.sleep(0.5)  # the recorder writes the start: the paused attempt counts
     paused.signal(signal.SIGSTOP)
     try:
-        other = runjobs("--queue", "default=1", **FAST)
+        other = runjobs("--queue", "atomic=1", **FAST)
         other_id = worker_id_of(other)
         wait_until(lambda: completed(job), timeout=20, what="the other worker to rescue and complete it")
     finally:
@@ -83,7 +83,7 @@ def test_an_exception_after_the_writes_leaves_no_effect_and_no_child_in_a_worker
 ) -> None:
     signal_file = tmp_path / "signal"
     job = atomic_jobs.write_enqueue_then_fail.enqueue(str(signal_file))
-    worker = runjobs("--queue", "default=1", **FAST)
+    worker = runjobs("--queue", "atomic=1", **FAST)
     wait_until(
         lambda: Job.objects.filter(pk=job.pk, state="retryable").exists(), timeout=20, what="the failure"
     )
@@ -101,9 +101,9 @@ def test_an_atomic_job_longer_than_the_rescue_window_is_not_taken_for_a_dead_wor
     # its worker's heartbeat cannot land meanwhile, and the other worker's rescuer waits.
     fast = {"DJOBS_RESCUE_AFTER": "1", "DJOBS_HEARTBEAT_INTERVAL": "0.2"}
     job = atomic_jobs.write_then_sleep.enqueue(3, str(tmp_path / "signal"))
-    running = runjobs("--queue", "default=1", **fast)
+    running = runjobs("--queue", "atomic=1", **fast)
     wait_until(lambda: signalled(tmp_path / "signal"), what="the effect to be written")
-    other = runjobs("--queue", "default=1", **fast)
+    other = runjobs("--queue", "atomic=1", **fast)
     wait_until(lambda: completed(job), timeout=20, what="the job to complete")
     time.sleep(1.5)  # a rescuer that misread the pause would act now
     job.refresh_from_db()

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from djobs import Workflow, batch, job
 from djobs.checks import check_atomic_jobs, project_write_aliases
@@ -26,7 +25,7 @@ def effects(job: Job) -> list[int]:
 
 def test_a_completed_atomic_job_keeps_its_writes_and_what_it_enqueued() -> None:
     job = atomic_jobs.write_and_enqueue.enqueue()
-    run_burst({"default": 2})
+    run_burst({"atomic": 2})
     job.refresh_from_db()
     assert (job.state, job.attempt, job.result) == ("completed", 1, "written")
     assert effects(job) == [1]
@@ -36,7 +35,7 @@ def test_a_completed_atomic_job_keeps_its_writes_and_what_it_enqueued() -> None:
 
 def test_an_exception_after_the_writes_rolls_them_back_and_the_job_is_retryable_with_its_error() -> None:
     job = atomic_jobs.write_enqueue_then_fail.enqueue()
-    run_burst({"default": 1})
+    run_burst({"atomic": 1})
     job.refresh_from_db()
     assert (job.state, job.attempt) == ("retryable", 1)
     assert job.errors[-1]["error"] == "RuntimeError: failed after writing, attempt 1"
@@ -46,7 +45,7 @@ def test_an_exception_after_the_writes_rolls_them_back_and_the_job_is_retryable_
 
 def test_a_plain_job_writes_outside_any_job_transaction_as_before() -> None:
     job = atomic_jobs.plain_effect.enqueue(123)
-    run_burst({"default": 1})
+    run_burst({"atomic": 1})
     job.refresh_from_db()
     assert job.state == "completed"
     assert list(Effect.objects.values_list("job_id", flat=True)) == [123]
@@ -60,7 +59,7 @@ def test_an_atomic_job_finishes_its_batch_in_its_own_transaction(monkeypatch: py
     monkeypatch.setattr(checker, "submit", lambda seen: None)
     with batch(on_complete=atomic_jobs.batch_done) as group:
         jobs = [atomic_jobs.write_and_enqueue.enqueue() for _ in range(3)]
-    run_burst({"default": 2})
+    run_burst({"atomic": 2})
     assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True)) == {
         "completed"
     }
@@ -78,7 +77,7 @@ def test_an_atomic_step_releases_its_dependents_in_its_own_transaction(
     flow.add("first", atomic_jobs.write_and_enqueue.new())
     flow.add("second", atomic_jobs.write_and_enqueue.new(), deps=["first"])
     steps = flow.enqueue()
-    run_burst({"default": 1})
+    run_burst({"atomic": 1})
     states = Job.objects.filter(pk__in=[j.pk for j in steps.values()]).values_list("state", flat=True)
     assert list(states) == ["completed", "completed"]
     assert Effect.objects.count() == 2
@@ -89,7 +88,7 @@ def test_a_failed_atomic_step_releases_nothing_and_keeps_nothing() -> None:
     flow.add("first", atomic_jobs.write_enqueue_then_fail.new())
     flow.add("second", atomic_jobs.write_and_enqueue.new(), deps=["first"])
     steps = flow.enqueue()
-    run_burst({"default": 1})
+    run_burst({"atomic": 1})
     assert Job.objects.get(pk=steps["first"].pk).state == "retryable"
     assert Job.objects.get(pk=steps["second"].pk).state == "waiting"
     assert Effect.objects.count() == 0
@@ -122,9 +121,14 @@ def test_the_project_models_are_written_to_djobs_database_so_no_error_is_reporte
     assert "djobs.E030" not in [m.id for m in check_atomic_jobs()]
 
 
-def test_atomic_jobs_on_a_threaded_sqlite_are_warned_about(settings: object) -> None:
-    ids = [m.id for m in check_atomic_jobs()]
-    assert ("djobs.W030" in ids) == (connection.vendor == "sqlite")
+def test_atomic_jobs_served_among_other_threads_on_sqlite_get_a_start_up_warning() -> None:
+    from djobs.worker.atomic import sqlite_warning
+
+    atomic = {"app.jobs.charge": "payments"}
+    assert sqlite_warning(atomic, {"payments": 1}) is None
+    assert sqlite_warning(atomic, {"default": 4}) is None  # not served here
+    warning = sqlite_warning(atomic, {"payments": 1, "default": 3})
+    assert warning is not None and "app.jobs.charge" in warning and "4 threads" in warning
 
 
 @pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, transaction
@@ -164,6 +164,24 @@ def run(
     return execution, transition
 
 
+def sqlite_warning(atomic_queues: Mapping[str, str], served: Mapping[str, int]) -> str | None:
+    """Return the start-up warning for atomic jobs (path -> queue) served among other threads, or None.
+
+    Only for a single-writer database: each such job holds its only write lock.
+    """
+    threads = sum(served.values())
+    paths = sorted(path for path, queue in atomic_queues.items() if queue in served)
+    if not paths or threads <= 1:
+        return None
+    named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (
+        f"djobs atomic jobs ({named}) run among {threads} threads on SQLite: each holds the database's "
+        "only write lock for its whole run, so claims, outcomes and heartbeats wait for it. Keep them "
+        "short, set the database's OPTIONS timeout above the longest, or serve them with one thread "
+        "(docs/concepts/durability.md)"
+    )
+
+
 def settled(job: Job) -> bool:
     """Say whether an atomic job's attempt needs no recorder write (committed with its body, or fenced)."""
     return bool(job.__dict__.get(_SETTLED))
@@ -173,4 +191,4 @@ def _terminal(job: Job, transition: Transition) -> TerminalJob:
     return TerminalJob(job.id, transition.state, job.queue, job.meta or {})
 
 
-__all__ = ["AtomicCompletion", "run", "settled"]
+__all__ = ["AtomicCompletion", "run", "settled", "sqlite_warning"]

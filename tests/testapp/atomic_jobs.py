@@ -1,5 +1,8 @@
 """Atomic jobs the tests run: each writes an Effect row, then may sleep or fail before its commit.
 
+They use a queue of their own, "atomic": a worker serving it on SQLite with more
+than one thread logs a warning that other tests' workers must not print.
+
 A job's own database writes roll back with it, so progress is told outside
 the database: a line "<attempt> <worker>" appended to the file ``signal``
 once the effect is written.
@@ -23,7 +26,7 @@ def _effect(context: JobContext, signal: str) -> None:
             file.write(f"{context.attempt} {context.job.worker_id}\n")
 
 
-@job(atomic=True, takes_context=True, max_attempts=3)
+@job(atomic=True, queue="atomic", takes_context=True, max_attempts=3)
 def write_then_sleep(context: JobContext, seconds: float, signal: str = "", first_only: bool = True) -> str:
     """Write an Effect, then sleep ``seconds`` (only on attempt 1 with ``first_only``) before completing."""
     _effect(context, signal)
@@ -32,7 +35,7 @@ def write_then_sleep(context: JobContext, seconds: float, signal: str = "", firs
     return f"done by attempt {context.attempt}"
 
 
-@job(atomic=True, takes_context=True, max_attempts=3)
+@job(atomic=True, queue="atomic", takes_context=True, max_attempts=3)
 def write_enqueue_then_fail(context: JobContext, signal: str = "") -> None:
     """Write an Effect and enqueue a child, then raise: neither may remain."""
     _effect(context, signal)
@@ -40,7 +43,7 @@ def write_enqueue_then_fail(context: JobContext, signal: str = "") -> None:
     raise RuntimeError(f"failed after writing, attempt {context.attempt}")
 
 
-@job(atomic=True, takes_context=True)
+@job(atomic=True, queue="atomic", takes_context=True)
 def write_and_enqueue(context: JobContext) -> str:
     """Write an Effect and enqueue a child: both commit with the completion."""
     _effect(context, "")
@@ -48,12 +51,12 @@ def write_and_enqueue(context: JobContext) -> str:
     return "written"
 
 
-@job(atomic=True)
+@job(atomic=True, queue="atomic")
 def noop() -> None:
     """An atomic job that writes nothing (the benchmark's and the children's)."""
 
 
-@job
+@job(queue="atomic")
 def plain_effect(job_id: int) -> None:
     """A plain job writing an Effect: outside any job transaction, as before."""
     from .models import Effect
@@ -61,7 +64,7 @@ def plain_effect(job_id: int) -> None:
     Effect.objects.create(job_id=job_id, attempt=1)
 
 
-@job(atomic=True)
+@job(atomic=True, queue="atomic")
 def batch_done(batch_id: str, counts: dict[str, int]) -> str:
     """A batch's on_complete callback, atomic too."""
     return f"{batch_id} {counts.get('completed', 0)}"
