@@ -16,7 +16,12 @@ from django.utils import timezone
 
 import djobs.admin.jobs
 from djobs.admin.dashboard import queries
-from djobs.db.admin_reads import job_count_by_queue_sampled, job_count_finished_per_minute
+from djobs.db.admin_reads import (
+    job_count_by_queue_sampled,
+    job_count_estimated_by_queue,
+    job_count_finished_per_minute,
+)
+from djobs.db.estimates import estimate_rows
 from djobs.models import Job
 from tests.factories import JobFactory
 
@@ -69,6 +74,26 @@ def test_finished_jobs_are_counted_per_minute_and_within_the_chosen_seconds() ->
     assert job_count_finished_per_minute(alias, [S.COMPLETED], start, 3) == [3, 0, 0]
     assert job_count_finished_per_minute(alias, [S.COMPLETED], start, 3, (20, 40)) == [2, 0, 0]
     assert job_count_finished_per_minute(alias, [S.CANCELLED, S.DISCARDED], start, 3) == [0, 0, 2]
+
+
+def test_estimates_per_queue_come_from_one_statistics_query_as_explain_would_give_them() -> None:
+    JobFactory.create_batch(6, queue="emails", state=S.EXECUTING)
+    JobFactory.create_batch(3, queue="default", state=S.SCHEDULED)
+    alias, states, queues = connection.alias, [S.EXECUTING, S.SCHEDULED], ["emails", "default"]
+    if connection.vendor != "postgresql":
+        assert job_count_estimated_by_queue(alias, states, queues) is None  # cell by cell, with EXPLAIN
+        return
+    assert job_count_estimated_by_queue(alias, states, queues) is None  # never analyzed: no statistics
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE djobs_job")
+    with CaptureQueriesContext(connection) as captured:
+        estimates = job_count_estimated_by_queue(alias, states, queues)
+    assert len(captured.captured_queries) == 1
+    assert estimates is not None
+    for state in states:
+        for queue in queues:
+            planner = estimate_rows(Job.objects.filter(state=state, queue=queue))
+            assert max(estimates[state][queue], 1) == planner, (state, queue)  # EXPLAIN says 1 for none
 
 
 def test_a_busy_hour_is_scaled_up_from_its_slices_and_marked_estimated(
