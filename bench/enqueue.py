@@ -41,7 +41,7 @@ def _row(now: Any, args: str) -> tuple[Any, ...]:
     return ("available", "default", PATH, args, "{}", "{}", "[]", 0, 0, 0, 20, "[]", 0, now, now)
 
 
-def bare_single(n: int) -> None:
+def bare_single(n: int, *, notify: bool = False) -> None:
     """Insert ``n`` rows one statement and one commit each, through the driver alone."""
     from django.db import connection
     from django.utils import timezone
@@ -56,9 +56,14 @@ def bare_single(n: int) -> None:
     if connection.vendor == "postgresql":
         import psycopg
 
+        statement = sql + " RETURNING id"
+        if notify:  # what djobs sends with each single enqueue
+            statement = (
+                f"WITH ins AS ({statement}) SELECT ins.id, pg_notify('bench_enqueue', 'default') FROM ins"
+            )
         with psycopg.Cursor(raw) as cursor:
             for i in range(n):
-                cursor.execute(sql + " RETURNING id", _row(now, f"[{i},{i}]"))
+                cursor.execute(statement, _row(now, f"[{i},{i}]"))
                 cursor.fetchone()
         return
     if connection.vendor == "sqlite":
@@ -140,6 +145,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each counts")
     parser.add_argument("--stream-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # As in production: with DEBUG on, Django logs every query djobs sends (the
+    # bare driver loops would not pay for it).
+    os.environ.setdefault("DEBUG", "0")
     if args.stream_child:
         stream_child(args.stream_child)
         return
@@ -166,8 +174,15 @@ def main() -> None:
         for i in range(per_round):
             add.enqueue(i, i)  # autocommit: each in its own transaction
 
-    djobs_s, bare_s = best(one_by_one, lambda: bare_single(per_round))
+    if vendor() == "postgresql":
+        djobs_s, bare_s, notify_s = best(
+            one_by_one, lambda: bare_single(per_round), lambda: bare_single(per_round, notify=True)
+        )
+    else:
+        (djobs_s, bare_s), notify_s = best(one_by_one, lambda: bare_single(per_round)), None
     rows.append(("single, autocommit", per_round, djobs_s, bare_s))
+    if notify_s:
+        rows.append(("  same, ceiling with NOTIFY", per_round, djobs_s, notify_s))
 
     def count_only(items: list[tuple[()]]) -> None:
         try:
