@@ -1,4 +1,4 @@
-"""Seed 003's invoice, email and payment workers and seed 000's recursive backfill, tested
+"""Seed 003's invoice, email and payment workers and seed 000's backfill (recursive and each), tested
 with djobs.testing as the testing guide shows (Oban.Testing's perform_job/assert_enqueued)."""
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from djobs import Cancel
 from djobs.testing import (
     assert_enqueued,
     drain_queue,
+    interrupt_job,
     perform_job,
     refute_enqueued,
     testing_mode,
 )
 from testproject.demo.models import Customer
 from testproject.recipes import gateway
+from testproject.recipes import jobs as recipe_jobs
 from testproject.recipes.jobs import (
     BACKFILL_DELAY,
+    backfill_timezones,
     process_invoice,
     process_payment,
     send_email,
@@ -207,3 +210,37 @@ def test_the_backfill_walks_every_customer_missing_a_time_zone() -> None:
         "d@example.com": "UTC",
         "done@example.com": "Asia/Tokyo",
     }
+
+
+def test_the_each_backfill_updates_every_customer_missing_a_time_zone_in_one_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(recipe_jobs, "BACKFILL_DELAY", 0)
+    customers("a@example.fr", "b@example.com", "c@example.fr")
+    Customer.objects.create(email="done@example.com", timezone="Asia/Tokyo")
+    backfill_timezones.enqueue()
+    assert drain_queue("backfill") == {"completed": 1}
+    assert dict(Customer.objects.values_list("email", "timezone")) == {
+        "a@example.fr": "Europe/Paris",
+        "b@example.com": "UTC",
+        "c@example.fr": "Europe/Paris",
+        "done@example.com": "Asia/Tokyo",
+    }
+
+
+def test_the_each_backfill_interrupted_by_a_deploy_resumes_after_the_last_customer_it_updated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(recipe_jobs, "BACKFILL_DELAY", 0)
+    first, second, third, fourth = customers("a@example.fr", "b@example.com", "c@example.fr", "d@x.com")
+    looked_up: list[str] = []
+    real_lookup = recipe_jobs.lookup_timezone
+    monkeypatch.setattr(recipe_jobs, "lookup_timezone", lambda c: looked_up.append(c.email) or real_lookup(c))
+    job = backfill_timezones.enqueue()
+    with interrupt_job(after_items=2, each="customers"):
+        assert drain_queue("backfill", with_recursion=False) == {"interrupted": 1}
+    assert list(Customer.objects.filter(timezone="").order_by("pk")) == [third, fourth]
+    assert drain_queue("backfill") == {"completed": 1}
+    job.refresh_from_db()
+    assert (job.attempt, job.result) == (1, 2)  # the interruption used up no attempt
+    assert looked_up == [c.email for c in (first, second, third, fourth)]  # each customer once

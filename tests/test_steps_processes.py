@@ -47,25 +47,36 @@ def test_a_step_that_failed_runs_again_and_the_one_before_it_does_not(
     assert counts == {"one": 1, "two": 2, "three": 1}
 
 
-def test_sigterm_during_each_stops_after_the_item_and_another_worker_finishes_every_row_exactly_once(
-    runjobs: Callable[..., RunJobs],
-) -> None:
-    pks = rows(2000)
-    job = dj.visit_rows.enqueue(pause=0.002)
-    first = runjobs("--queue", "default=1")
-    wait_until(lambda: visited(job) >= 300, timeout=60, what="the first worker to be well into the rows")
+def sigterm_mid_way(runjobs: Callable[..., RunJobs], job: Job, after: int) -> RunJobs:
+    """Let a worker process ``after`` rows of ``job``, SIGTERM it, check the job came back; return it."""
+    first = runjobs("--queue", "default=2")
+    wait_until(lambda: visited(job) >= after, timeout=60, what="the first worker to be well into the rows")
     first.signal(signal.SIGTERM)
     assert first.wait(30) == 0, first.output()
     job.refresh_from_db()
     # Interrupted, not released after the grace period: available at once, the attempt given back.
     assert (job.state, job.attempt, job.errors) == ("available", 0, []), first.output()
     assert "interrupted" in first.output()
+    return first
+
+
+def finish_elsewhere(runjobs: Callable[..., RunJobs], job: Job) -> RunJobs:
+    second = runjobs("--queue", "default=2")
+    wait_until(lambda: state_of(job) == "completed", timeout=60, what="the second worker to finish")
+    job.refresh_from_db()
+    return second
+
+
+def test_sigterm_during_each_stops_after_the_item_and_another_worker_finishes_every_row_exactly_once(
+    runjobs: Callable[..., RunJobs],
+) -> None:
+    pks = rows(2000)
+    job = dj.visit_rows.enqueue(pause=0.002)
+    sigterm_mid_way(runjobs, job, after=300)
     done_before = visited(job)
     assert 300 <= done_before < 2000
     assert JobProgress.objects.get(job_id=job.pk).iterations["rows"]["items"] == done_before
-    second = runjobs("--queue", "default=1")
-    wait_until(lambda: state_of(job) == "completed", timeout=60, what="the second worker to finish")
-    job.refresh_from_db()
+    second = finish_elsewhere(runjobs, job)
     assert (job.attempt, job.result) == (1, 2000 - done_before), second.output()
     assert visits(job) == Counter(pks)  # every row once: none skipped, none repeated
     assert JobProgress.objects.get(job_id=job.pk).interruptions == 1
@@ -112,12 +123,6 @@ def test_sigterm_during_an_async_aeach_hands_the_job_back_and_it_resumes(
 ) -> None:
     pks = rows(600)
     job = dj.avisit_rows.enqueue(pause=0.005)
-    first = runjobs("--queue", "default=2")
-    wait_until(lambda: visited(job) >= 100, timeout=60, what="the async job to be well into the rows")
-    first.signal(signal.SIGTERM)
-    assert first.wait(30) == 0, first.output()
-    job.refresh_from_db()
-    assert (job.state, job.attempt, job.errors) == ("available", 0, []), first.output()
-    second = runjobs("--queue", "default=2")
-    wait_until(lambda: state_of(job) == "completed", timeout=60, what="the second worker to finish")
+    sigterm_mid_way(runjobs, job, after=100)
+    second = finish_elsewhere(runjobs, job)
     assert visits(job) == Counter(pks), second.output()

@@ -265,6 +265,8 @@ async def _arun(
         items: AsyncIterator[Any] = _aqueryset_rows(source, key, it.cursor)
     else:
         items = _acallable_pairs(name, source, it.cursor)
+    # The loop of _run, for async for: an async generator cannot share a generator's body,
+    # and the per-item work stays inline for speed.
     every_items = policy.items or 0
     count = it.items
     next_items = count + every_items if every_items else -1

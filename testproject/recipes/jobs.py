@@ -1,14 +1,18 @@
 """Seed 003's workers (invoice processor, email worker, payment processor) and seed 000's
-recursive backfill, as djobs jobs. Their tests, written with djobs.testing, are in
-tests/test_seed_recipes_testing.py and the testing guide (docs/guide/testing.md)."""
+backfill (recursive, and as one resumable ``ctx.each``), as djobs jobs. Their tests,
+written with djobs.testing, are in tests/test_seed_recipes_testing.py and the testing guide
+(docs/guide/testing.md)."""
 
 from __future__ import annotations
+
+import time
 
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
 from djobs import Cancel, Snooze, job
+from djobs.context import JobContext
 from testproject.demo.models import Customer
 
 from . import gateway
@@ -118,6 +122,20 @@ def update_timezone(customer_id: int, backfill: bool = False) -> str:
             update_timezone.using(schedule_in=BACKFILL_DELAY).enqueue(next_id, backfill=True)
     return lookup_timezone(customer)
 # --8<-- [end:backfill]
+
+
+# --8<-- [start:backfill_each]
+@job(queue="backfill", takes_context=True, timeout=None, max_attempts=5)
+def backfill_timezones(ctx: JobContext) -> int:
+    """Set the time zone of every customer lacking one, in one job that resumes where it stopped."""
+    missing = Customer.objects.filter(timezone="").order_by("pk")
+    updated = 0
+    for customer in ctx.each("customers", missing, checkpoint_every=100):
+        Customer.objects.filter(pk=customer.pk).update(timezone=lookup_timezone(customer))
+        updated += 1
+        time.sleep(BACKFILL_DELAY)  # the service's rate limit; a deploy interrupts after this customer
+    return updated
+# --8<-- [end:backfill_each]
 
 
 # --8<-- [start:unique]
