@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a finished job is kept, per terminal state; None keeps it forever.
     "RETENTION": {"completed": 86400, "cancelled": 7 * 86400, "discarded": 7 * 86400},
     "PRUNE_INTERVAL": 60.0,
+    # PostgreSQL: a worker VACUUMs djobs_job once it holds this many dead row versions
+    # (plus 5% of its live rows) and autovacuum has not: every claim walks the claim
+    # index's dead entries. None: never (autovacuum alone; docs/operations/postgresql.md).
+    "VACUUM_DEAD_ROWS": 100_000,
     # Rows per statement for bulk inserts and pruning.
     "BULK_CHUNK_SIZE": 2000,
     # Largest args + kwargs of one job, in bytes of JSON; None for no limit.
@@ -299,6 +303,18 @@ def validate(raw: object) -> list[Problem]:
                 f"DJOBS['TASK_MODULES'] is {modules!r}; use a list of module names (['myproject.tasks']).",
             )
         )
+    dead_rows = raw.get("VACUUM_DEAD_ROWS", DEFAULTS["VACUUM_DEAD_ROWS"])
+    if dead_rows is not None and (
+        isinstance(dead_rows, bool) or not isinstance(dead_rows, int) or dead_rows < 1
+    ):
+        problems.append(
+            Problem(
+                "djobs.E003",
+                "VACUUM_DEAD_ROWS",
+                f"DJOBS['VACUUM_DEAD_ROWS'] is {dead_rows!r}; use a number of rows (100000, say) "
+                "or None to leave the jobs table to autovacuum.",
+            )
+        )
     port = raw.get("METRICS_PORT")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         problems.append(
@@ -352,6 +368,7 @@ class Settings:
     WAKE_POLL_INTERVAL: float = DEFAULTS["WAKE_POLL_INTERVAL"]
     TRANSACTION_POOLING: bool = False
     MAX_INTERRUPTIONS: int = DEFAULTS["MAX_INTERRUPTIONS"]
+    VACUUM_DEAD_ROWS: int | None = DEFAULTS["VACUUM_DEAD_ROWS"]
     #: queue name -> its flow options (djobs.flow.config.QueueFlow), limits included.
     QUEUE_FLOW: dict[str, QueueFlow] = field(default_factory=dict)
 

@@ -150,6 +150,21 @@ class DatabaseOps(
                 cursor.execute(skip_flush)
         return job.id in self.job_record_outcomes(worker_id=worker_id, outcomes=[(job, transition)])
 
+    #: Whether job_table_dead_rows/job_table_vacuum work (djobs.maintenance.vacuumer).
+    supports_vacuum = False
+
+    def job_table_dead_rows(self) -> tuple[int, int, bool]:
+        """Return the jobs table's dead and live row versions (statistics) and whether a VACUUM runs."""
+        raise NotImplementedError
+
+    def job_table_can_vacuum(self) -> bool:
+        """Say whether this connection's role may VACUUM the jobs table."""
+        raise NotImplementedError
+
+    def job_table_vacuum(self) -> None:
+        """VACUUM the jobs table (outside any transaction); skip it if another VACUUM holds it."""
+        raise NotImplementedError
+
     def job_mark_started(self, *, worker_id: str, started: Sequence[Job]) -> None:
         """Write the ``attempted_at`` of jobs that started, fenced like outcomes.
 

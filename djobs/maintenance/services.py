@@ -16,6 +16,7 @@ from .pruner import Pruner, PrunerConfig
 from .rescuer import Rescuer, RescuerConfig
 from .scheduler import PeriodicScheduler
 from .stager import Stager, StagerConfig
+from .vacuumer import Vacuumer, VacuumerConfig
 from .workflow_sweeper import WorkflowSweeper
 
 
@@ -47,6 +48,7 @@ def default_services(
         PeriodicScheduler(),  # its first round syncs DJOBS["PERIODIC"] into rows
         BatchSweeper(),  # finishes batches whose completion hook was lost in a crash
         WorkflowSweeper(),  # releases workflow steps whose release was lost in a crash
+        Vacuumer(VacuumerConfig(dead_rows=conf.VACUUM_DEAD_ROWS)),  # PostgreSQL: dead rows slow the claim
     ]
     return services
 
