@@ -117,6 +117,22 @@ def test_the_dashboard_says_when_the_chart_is_estimated(
     assert "counted over a slice of its seconds and scaled up" in page
 
 
+def test_the_queue_panel_marks_an_estimated_executing_count(
+    client_: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    JobFactory.create_batch(3, queue="default", state=S.EXECUTING)
+    page = client_.get(reverse("admin:djobs_dashboard")).content.decode()
+    panel = page[page.index('id="djobs-queues"') :]
+    assert '<td class="djobs-num">3</td>' in panel
+    estimated = queries.Counts(
+        queues=["default"], states=list(S.values), cells={"default": {S.EXECUTING: queries.Cell(3000, True)}}
+    )
+    monkeypatch.setattr(queries, "counts", lambda: estimated)
+    page = client_.get(reverse("admin:djobs_dashboard")).content.decode()
+    panel = page[page.index('id="djobs-queues"') :]
+    assert '<td class="djobs-num" title="estimate">~3000</td>' in panel
+
+
 def test_queue_lag_finds_the_oldest_job_across_subpriorities_of_a_priority(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

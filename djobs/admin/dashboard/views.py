@@ -44,10 +44,13 @@ def dashboard(site: AdminSite) -> Callable[[HttpRequest], HttpResponse]:
         grid: queries.Counts = data["counts"]
         executing = {q: grid.cell(q, "executing").value for q in grid.queues}
         available = {q: grid.cell(q, "available").value for q in grid.queues}
+        rows = queue_rows(executing, available)
+        for row in rows:  # a big state's counts are estimates: the panel says so as the grid does
+            row["executing_estimated"] = grid.cell(row["status"].name, "executing").estimated
         context: dict[str, Any] = {
             "data": data,
             "refresh_seconds": refresh_seconds(request),
-            "queues": queue_rows(executing, available),
+            "queues": rows,
             "can_control_queues": can_control_queues(request),
         }
         if request.GET.get("partial"):
