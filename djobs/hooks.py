@@ -69,6 +69,9 @@ class TerminalHook:
     call: Callable[[list[TerminalJob]], None]
     later: Callable[[list[TerminalJob]], None] | None = None
     in_transaction: bool = False
+    #: Called in that transaction before the jobs' rows are written: takes the locks
+    #: ``call`` will need first, so that concurrent transactions wait instead of deadlocking.
+    prepare: Callable[[list[TerminalJob]], None] | None = None
 
 
 class Hooks:
@@ -114,6 +117,12 @@ class Hooks:
                 call(jobs)
             except Exception:
                 logger.exception("djobs terminal hook %r failed", call, extra={"djobs_hook": repr(call)})
+
+    def prepare_transaction(self, jobs: list[TerminalJob]) -> None:
+        """Call the ``prepare`` of the ``in_transaction`` hooks, before the jobs' rows are written."""
+        for hook in list(self.terminal):
+            if hook.in_transaction and hook.prepare is not None and jobs:
+                hook.prepare(jobs)
 
     def within_transaction(self, jobs: list[TerminalJob]) -> None:
         """Call the ``in_transaction`` hooks inside the caller's transaction; an exception propagates."""

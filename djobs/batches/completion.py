@@ -164,6 +164,17 @@ def check_batches(jobs: list[TerminalJob]) -> None:
         check_now(seen)
 
 
+def lock_batches(jobs: list[TerminalJob]) -> None:
+    """Lock the batch rows of ``jobs`` in the caller's transaction, before their job rows are written.
+
+    An atomic job's transaction then takes the batch row before its job row, as
+    enqueueing into the batch does: two of a batch's jobs ending at once wait for
+    each other instead of deadlocking (MySQL's NOT EXISTS locks the rows it reads).
+    """
+    for key in sorted(batches_seen(jobs)):
+        store.lock(key)
+
+
 def check_batches_later(jobs: list[TerminalJob]) -> None:
     """Hand the batches ``jobs`` touched to the checker thread (for the recorder, which must not wait)."""
     seen = batches_seen(jobs)
@@ -192,4 +203,5 @@ __all__ = [
     "check_now",
     "flush",
     "flush_if_pending",
+    "lock_batches",
 ]

@@ -117,6 +117,14 @@ def seal(batch_id: uuid.UUID, added: int) -> bool:
     return bool(sealed)
 
 
+def lock(key: str) -> None:
+    """Lock the batch row in the caller's transaction (where the database can), until it ends."""
+    batch_id = parse_key(key)
+    alias = _alias()
+    if batch_id is not None and get_ops(alias).connection.features.has_select_for_update:
+        list(Batch.objects.using(alias).select_for_update().filter(pk=batch_id).values_list("pk", flat=True))
+
+
 def finish_if_done(key: str) -> bool:
     """Finish the batch if it is sealed and none of its jobs is active; return True if this call did.
 

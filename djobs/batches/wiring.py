@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..hooks import Hooks, InsertHook, TerminalHook
-from .completion import check_batches, check_batches_later, flush_if_pending
+from .completion import check_batches, check_batches_later, flush_if_pending, lock_batches
 from .tagging import count_inserted, tagged
 
 INSERT = InsertHook(count_inserted, applies=tagged)
-TERMINAL = TerminalHook(check_batches, later=check_batches_later, in_transaction=True)
+TERMINAL = TerminalHook(check_batches, later=check_batches_later, in_transaction=True, prepare=lock_batches)
 
 
 def connect(hooks: Hooks) -> None:

@@ -91,7 +91,8 @@ _STAGE_UPDATE = f"""
     WHERE id IN ({{ids}})
 """
 
-# Outcomes arrive as one JSON array; results and errors inside it as JSON text.
+# Outcomes arrive as one JSON array; results and errors inside it as JSON text
+# ({ids}: the ids locked before, so the join touches only their rows).
 # JSON_TABLE clips a number too big for its column; delta is DECIMAL so that the
 # sum out of the attempt column's range fails the statement (strict mode), as
 # it does elsewhere, and the recorder then stores the other outcomes alone.
@@ -111,6 +112,7 @@ _RECORD_SQL = f"""
         j.result = v.result,
         j.errors = CASE WHEN v.error IS NULL THEN j.errors
                         ELSE JSON_ARRAY_APPEND(j.errors, '$', JSON_EXTRACT(v.error, '$')) END
+    WHERE j.id IN ({{ids}})
 """
 
 _MARK_STARTED_SQL = """
@@ -271,7 +273,9 @@ class _MySQLDispatch(MySQLInserts, PolledChangeCounter):
                 if t.error is not None:
                     item["error"] = json.dumps(t.error)
                 items.append(item)
-            cursor.execute(_RECORD_SQL, [json.dumps(items)])
+            # The ids by primary key: without them MariaDB reads (and locks) the table to
+            # join it, and waits on other transactions' rows (an atomic job's is long).
+            cursor.execute(_RECORD_SQL.format(ids=_ids(sorted(held))), [json.dumps(items)])
         rekeyed = [pk for pk, flag in held.items() if flag]
         if rekeyed:
             self.job_restore_unique(rekeyed)

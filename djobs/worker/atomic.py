@@ -60,14 +60,16 @@ class AtomicCompletion:
 
     def complete(self, job: Job, transition: Transition) -> bool:
         """Write the completion (fenced) and its batch/workflow accounting; say whether it held."""
+        ended = [_terminal(job, transition)] if job.meta else []
+        hooks.prepare_transaction(ended)  # the batch row before the job's (no deadlock)
         if not self.ops.job_complete_in_transaction(worker_id=self.worker_id, job=job, transition=transition):
             return False
-        if job.meta:
+        if ended:
             # A savepoint: a hook that catches a database error itself (the batch
             # check logs and goes on) cannot leave an aborted transaction that
             # commits as a silent rollback; releasing the savepoint fails instead.
             with transaction.atomic(using=self.ops.alias):
-                hooks.within_transaction([_terminal(job, transition)])
+                hooks.within_transaction(ended)
         return True
 
     def mark_started(self, job: Job) -> None:
