@@ -92,9 +92,13 @@ _RECORD_SQL = f"""
         id bigint, attempt int, state text, delta int, attempted_at timestamptz,
         scheduled_at timestamptz, finished_at timestamptz, result jsonb, error jsonb, bit int
     )
-    -- COALESCE keeps the planner on the primary key: the worker_id index would
-    -- walk every executing row of this worker (and their dead versions).
-    WHERE j.id = v.id AND j.state = 'executing' AND COALESCE(j.worker_id, '') = %s
+    -- The fence is written so that the planner cannot use the partial index of
+    -- executing jobs (djobs_job_executing): it would walk all of it, and every
+    -- dead entry that outcomes left there since the last VACUUM (at 1M jobs
+    -- drained, hundreds of pages per statement). IS TRUE hides "state =
+    -- 'executing'" from the index's predicate, COALESCE hides worker_id from its
+    -- key: the rows are found by primary key, one lookup per outcome.
+    WHERE j.id = v.id AND (j.state = 'executing') IS TRUE AND COALESCE(j.worker_id, '') = %s
       AND j.attempt = v.attempt
     RETURNING j.id, {rekey("j.")}
 """
@@ -102,7 +106,7 @@ _RECORD_SQL = f"""
 _MARK_STARTED_SQL = """
     UPDATE djobs_job AS j SET attempted_at = v.at
     FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) AS v(id, attempt, at)
-    WHERE j.id = v.id AND j.state = 'executing' AND COALESCE(j.worker_id, '') = %s
+    WHERE j.id = v.id AND (j.state = 'executing') IS TRUE AND COALESCE(j.worker_id, '') = %s
       AND j.attempt = v.attempt
 """
 
