@@ -4,6 +4,7 @@
     DATABASE_URL=mysql://root@127.0.0.1:3306/x .venv/bin/python bench/throughput.py   # MySQL, MariaDB
     .venv/bin/python bench/throughput.py              # SQLite file in /tmp
     .venv/bin/python bench/throughput.py --jobs 20000 100000 --concurrency 10
+    .venv/bin/python bench/throughput.py --jobs 20000 --rounds 5   # medians of 5 interleaved runs
     .venv/bin/python bench/throughput.py --otel   # OpenTelemetry SDK configured (djobs[otel] + sdk)
     DATABASE_URL=postgres://postgres@127.0.0.1:6432/x .venv/bin/python bench/throughput.py \
         --transaction-pooling                     # through PgBouncer (.ci/pgbouncer.sh)
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -195,6 +197,9 @@ def main() -> None:
         help="How the jobs are inserted: copies of one enqueued row in SQL (fast), or enqueue_many.",
     )
     parser.add_argument("--no-ceiling", action="store_true", help="Skip the bare psycopg ceiling.")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="Run every size this many times (interleaved); print medians."
+    )
     parser.add_argument("--atomic", action="store_true", help="Also run atomic no-op jobs; print the ratio.")
     args = parser.parse_args()
     if args.global_limit:
@@ -223,7 +228,9 @@ def main() -> None:
     print(f"database: {vendor()}, concurrency {args.concurrency}, one runjobs process{traced}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ceiling = not args.no_ceiling and vendor() == "postgresql"
-    for n in args.jobs:
+    seen: dict[int, list[tuple[float, float]]] = {}
+    for n in [n for _ in range(args.rounds) for n in args.jobs]:
+        bare = float("nan")
         if ceiling:
             fill(n, args)
             done, seconds = claim_complete(
@@ -249,8 +256,20 @@ def main() -> None:
             f"{done / wall:>8.0f} jobs/s with start-up ({wall:.2f} s), peak RSS {peak_text}, "
             f"completed {done}/{n}, exit {status}"
         )
+        seen.setdefault(n, []).append((bare, done / seconds))
         if args.atomic:
             print(f"{n:>7} jobs: atomic / plain = {run_atomic(n, args) / (done / seconds):.0%}")
+    if args.rounds > 1:
+        print(f"medians of {args.rounds} rounds (load average now {os.getloadavg()[0]:.2f}):")
+        for n, runs in seen.items():
+            rate = statistics.median(r for _, r in runs)
+            line = f"{n:>7} jobs: {rate:>8.0f} jobs/s processing"
+            if ceiling:
+                line += (
+                    f", ceiling {statistics.median(b for b, _ in runs):.0f} jobs/s,"
+                    f" share {statistics.median(r / b for b, r in runs):.0%}"
+                )
+            print(line)
     truncate_jobs()
 
 
