@@ -54,11 +54,19 @@ logger = logging.getLogger("djobs")
 CLAIMERS = 1
 # Seconds between looks at the change counter of an idle queue (SQLite).
 CHANGE_POLL = 0.005
-# Short jobs: claim up to PREFETCH_FACTOR x concurrency so a thread finishing a
-# job finds the next one already claimed, and one claim round trip serves many
-# jobs. Only while jobs average under PREFETCH_BELOW seconds: a long job held in
-# the inbox would wait for a slot while another worker sat idle.
+# Short jobs: claim ahead of the free threads so a thread finishing a job finds
+# the next one already claimed, and one claim round trip serves many jobs: at
+# least PREFETCH_FACTOR x concurrency, and for shorter jobs about as many as the
+# threads finish in PREFETCH_WAIT seconds (so none waits in the inbox much
+# longer), up to PREFETCH_MAX x concurrency and PREFETCH_JOBS. No-op jobs at
+# concurrency 10: 100 per claim instead of 30, a third of the claim round trips,
+# where the producer thread was the bottleneck. Only while jobs average under
+# PREFETCH_BELOW seconds: a long job held in the inbox would wait for a slot
+# while another worker sat idle.
 PREFETCH_FACTOR = 3
+PREFETCH_MAX = 10
+PREFETCH_JOBS = 100
+PREFETCH_WAIT = 0.02
 PREFETCH_BELOW = 0.05
 # Weight of the latest job in the running mean of job durations.
 DURATION_WEIGHT = 0.1
@@ -71,7 +79,11 @@ LATE_REASON = "could not start this rate-limited job soon enough after its claim
 
 def claim_capacity(concurrency: int, mean_duration: float) -> int:
     """Return how many jobs a queue may hold claimed: running plus waiting for a thread."""
-    return concurrency * PREFETCH_FACTOR if mean_duration < PREFETCH_BELOW else concurrency
+    if mean_duration >= PREFETCH_BELOW:
+        return concurrency
+    finished_meanwhile = concurrency * (1 + PREFETCH_WAIT / max(mean_duration, 1e-6))
+    ahead = min(finished_meanwhile, concurrency * PREFETCH_MAX, PREFETCH_JOBS)
+    return int(max(concurrency * PREFETCH_FACTOR, ahead))
 
 
 def next_mean(mean: float, duration: float) -> float:
