@@ -1,8 +1,10 @@
-"""What the dashboard shows, read with queries that stay cheap on a million jobs.
+"""What the dashboard shows, read with queries whose cost is bounded on ten million jobs.
 
 Each function is one panel. Counts are exact up to ``EXACT_UP_TO`` rows per
-cell and the planner's estimate beyond (flagged), queue lag reads the claim
-index, throughput reads the finished-jobs index over the last hour only.
+state and the planner's estimate beyond (flagged); queue lag is a skip scan of
+the claim index; the chart counts ranges of the finished-jobs index, over a
+slice of each minute in a busy hour (flagged). The SQL is in
+``djobs.db.admin_reads``.
 """
 
 from __future__ import annotations
