@@ -28,8 +28,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between enqueues")
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--name", default="latency", help="Database suffix (djobs_bench_<name>).")
     args = parser.parse_args()
-    setup_django("latency")
+    setup_django(args.name)
 
     from djobs.models import Job, WorkerProcess
     from tests.testapp.worker_jobs import start_time
