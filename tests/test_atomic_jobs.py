@@ -131,6 +131,14 @@ def test_atomic_jobs_served_among_other_threads_on_sqlite_get_a_start_up_warning
     assert warning is not None and "app.jobs.charge" in warning and "4 threads" in warning
 
 
+def test_the_start_up_warning_knows_each_atomic_job_by_its_queue() -> None:
+    from djobs.worker.atomic import atomic_queues
+
+    queues = atomic_queues("default")
+    assert queues[atomic_jobs.noop.path] == "atomic"
+    assert atomic_jobs.plain_effect.path not in queues
+
+
 @pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_atomic_jobs_with_djobs_on_another_alias_than_the_models_are_an_error(settings: object) -> None:
     settings.DATABASES = {**settings.DATABASES, "jobs": settings.DATABASES["default"]}  # type: ignore[attr-defined]

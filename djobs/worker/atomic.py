@@ -166,6 +166,17 @@ def run(
     return execution, transition
 
 
+def atomic_queues(default_queue: str) -> dict[str, str]:
+    """Return the queue of each registered atomic job (path -> queue)."""
+    from .. import registry
+
+    queues = {}
+    for path in registry.atomic_paths():
+        options = getattr(registry.lookup(path), "options", None)
+        queues[path] = getattr(options, "queue", None) or default_queue
+    return queues
+
+
 def sqlite_warning(atomic_queues: Mapping[str, str], served: Mapping[str, int]) -> str | None:
     """Return the start-up warning for atomic jobs (path -> queue) served among other threads, or None.
 
@@ -193,4 +204,4 @@ def _terminal(job: Job, transition: Transition) -> TerminalJob:
     return TerminalJob(job.id, transition.state, job.queue, job.meta or {})
 
 
-__all__ = ["AtomicCompletion", "run", "settled", "sqlite_warning"]
+__all__ = ["AtomicCompletion", "atomic_queues", "run", "settled", "sqlite_warning"]

@@ -32,7 +32,7 @@ from ..exceptions import UnknownJobError
 from ..flow.state import STATE_PAYLOAD, StateWatch
 from ..hooks import hooks
 from ..maintenance.services import default_services
-from .atomic import AtomicCompletion, sqlite_warning
+from .atomic import AtomicCompletion, atomic_queues, sqlite_warning
 from .giveback import give_back
 from .heartbeat import Heartbeat
 from .holdings import Holdings
@@ -207,10 +207,11 @@ class Runner:
             " (burst)" if self.burst else "",
             extra={"djobs_worker": self.worker_id, "queues": self.queues, "burst": self.burst},
         )
-        if self.ops.single_writer:
-            warning = sqlite_warning(_atomic_queues(self.conf), self.queues)
-            if warning is not None:
-                logger.warning(warning, extra={"djobs_worker": self.worker_id})
+        warning = self.ops.single_writer and sqlite_warning(
+            atomic_queues(self.conf.DEFAULT_QUEUE), self.queues
+        )
+        if warning:
+            logger.warning(warning, extra={"djobs_worker": self.worker_id})
         self.flow.refresh(self.producers)
         self.heartbeat.start()
         self.recorder.start()
@@ -394,15 +395,6 @@ def _timeout_of(job: Job) -> float | None:
         return registry.lookup(job.path, job.meta).timeout
     except UnknownJobError:
         return None
-
-
-def _atomic_queues(conf: Settings) -> dict[str, str]:
-    """Return the queue of each registered atomic job (path -> queue)."""
-    queues = {}
-    for path in registry.atomic_paths():
-        options = getattr(registry.lookup(path), "options", None)
-        queues[path] = getattr(options, "queue", None) or conf.DEFAULT_QUEUE
-    return queues
 
 
 def run_burst(queues: dict[str, int] | None = None, **options: Any) -> Runner:
