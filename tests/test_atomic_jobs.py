@@ -181,3 +181,11 @@ def test_the_admin_list_and_page_and_jobs_status_show_that_a_job_is_atomic(admin
     out = io.StringIO()
     call_command("jobs", "status", "--json", stdout=out)
     assert atomic_jobs.noop.path in json.loads(out.getvalue())["atomic_jobs"]
+
+
+def test_a_snooze_after_the_writes_rolls_them_back_and_gives_the_attempt_back() -> None:
+    job = atomic_jobs.write_then_snooze.enqueue()
+    run_burst({"atomic": 1})
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == ("scheduled", 0)
+    assert effects(job) == []

@@ -68,3 +68,12 @@ def plain_effect(job_id: int) -> None:
 def batch_done(batch_id: str, counts: dict[str, int]) -> str:
     """A batch's on_complete callback, atomic too."""
     return f"{batch_id} {counts.get('completed', 0)}"
+
+
+@job(atomic=True, queue="atomic", takes_context=True)
+def write_then_snooze(context: JobContext) -> None:
+    """Write an Effect, then snooze: the Effect rolls back with the attempt."""
+    from djobs import Snooze
+
+    _effect(context, "")
+    raise Snooze(60)
