@@ -140,3 +140,33 @@ def test_the_owner_may_vacuum_and_vacuum_refuses_a_transaction() -> None:
     # pytest-django holds this test in a transaction: VACUUM cannot run there.
     with pytest.raises(RuntimeError, match="outside atomic"):
         ops.job_table_vacuum()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_dead_rows_an_open_transaction_keeps_are_not_vacuumed_again_every_round(caplog) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    params = dict(connection.get_connection_params())
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    # A transaction with a transaction id, open from before the rows die: no VACUUM
+    # may remove them while it lasts.
+    holder = psycopg.connect(**params)
+    try:
+        holder.execute("SELECT txid_current()")
+        JobFactory.create_batch(300, state="available")
+        Job.objects.update(state="completed")
+        assert _dead_rows_reach(300)[0] >= 300
+        vacuumer = Vacuumer(VacuumerConfig(dead_rows=200, live_fraction=0.0))
+        with caplog.at_level("WARNING", logger="djobs"):
+            assert vacuumer.run_once()
+            vacuumer.join(30)
+        assert vacuumer.vacuums == 1
+        assert any("could not remove" in r.getMessage() for r in caplog.records)
+        # What it left does not call for another VACUUM at the next round.
+        assert not vacuumer.run_once()
+        assert not vacuumer.running
+    finally:
+        holder.rollback()
+        holder.close()

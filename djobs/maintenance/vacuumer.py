@@ -72,6 +72,10 @@ class Vacuumer:
         self._thread: threading.Thread | None = None
         # Asked once: a role that does not own the table cannot VACUUM it.
         self._allowed: bool | None = None
+        # Dead rows the last VACUUM here could not remove (an open transaction, in
+        # any database of the server, still may see them): only dead rows beyond
+        # those call for another, or a blocked VACUUM would run every round.
+        self._left = 0
         #: VACUUMs this process ran to the end.
         self.vacuums = 0
 
@@ -100,7 +104,7 @@ class Vacuumer:
         if not self._allowed:
             return ServiceResult({})
         dead, live, vacuuming = ops.job_table_dead_rows()
-        if vacuuming or not vacuum_due(dead, live, self.config):
+        if vacuuming or not vacuum_due(dead - self._left, live, self.config):
             return ServiceResult({})
         self._thread = threading.Thread(
             target=self._vacuum, args=(ops.alias, dead), name="djobs-vacuum", daemon=True
@@ -115,18 +119,31 @@ class Vacuumer:
 
     def _vacuum(self, alias: str, dead: int) -> None:
         began = time.monotonic()
+        ops = get_ops(alias)
         try:
-            get_ops(alias).job_table_vacuum()
+            ops.job_table_vacuum()
+            # A VACUUM sets the statistics as it ends: what it could not remove.
+            self._left = ops.job_table_dead_rows()[0]
         except Exception as exc:  # a thread of its own: nothing else would see it
             logger.warning("djobs could not VACUUM djobs_job: %s", exc, extra={"error": str(exc)})
         else:
             self.vacuums += 1
             logger.info(
-                "djobs vacuumer: VACUUM djobs_job took %.2f s (%d dead row versions)",
+                "djobs vacuumer: VACUUM djobs_job took %.2f s (%d dead row versions, %d left)",
                 time.monotonic() - began,
                 dead,
-                extra={"service": self.name, "dead_rows": dead},
+                self._left,
+                extra={"service": self.name, "dead_rows": dead, "left": self._left},
             )
+            if self._left > dead // 2:
+                logger.warning(
+                    "djobs vacuumer: VACUUM could not remove %d of %d dead row versions of djobs_job: "
+                    "a transaction open since before they died (in any database of this server) "
+                    "may still see them; look for old xact_start in pg_stat_activity",
+                    self._left,
+                    dead,
+                    extra={"service": self.name, "dead_rows": dead, "left": self._left},
+                )
         finally:
             connections[alias].close()
 
