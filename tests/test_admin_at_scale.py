@@ -70,10 +70,10 @@ def test_finished_jobs_are_counted_per_minute_and_within_the_chosen_seconds() ->
     JobFactory(state=S.COMPLETED, finished_at=start + timedelta(seconds=5))
     JobFactory(state=S.DISCARDED, finished_at=start + timedelta(minutes=2, seconds=30))
     JobFactory(state=S.CANCELLED, finished_at=start + timedelta(minutes=2, seconds=31))
-    alias = connection.alias
-    assert job_count_finished_per_minute(alias, [S.COMPLETED], start, 3) == [3, 0, 0]
-    assert job_count_finished_per_minute(alias, [S.COMPLETED], start, 3, (20, 40)) == [2, 0, 0]
-    assert job_count_finished_per_minute(alias, [S.CANCELLED, S.DISCARDED], start, 3) == [0, 0, 2]
+    JobFactory(state=S.CANCELLED, finished_at=start + timedelta(minutes=2, seconds=50))
+    alias, series = connection.alias, [[S.COMPLETED], [S.CANCELLED, S.DISCARDED]]
+    assert job_count_finished_per_minute(alias, series, start, 3) == [[3, 0, 0], [0, 0, 3]]
+    assert job_count_finished_per_minute(alias, series, start, 3, (20, 40)) == [[2, 0, 0], [0, 0, 2]]
 
 
 def test_estimates_per_queue_come_from_one_statistics_query_as_explain_would_give_them() -> None:

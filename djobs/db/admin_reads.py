@@ -45,33 +45,44 @@ def job_count_by_queue_sampled(alias: str, states: Sequence[str], cap: int) -> d
 
 
 def job_count_finished_per_minute(
-    alias: str, states: Sequence[str], start: datetime, minutes: int, seconds: tuple[int, int] = (0, 60)
-) -> list[int]:
-    """Return, for each of ``minutes`` minutes from ``start``, the jobs of ``states`` finished in it.
+    alias: str,
+    series: Sequence[Sequence[str]],
+    start: datetime,
+    minutes: int,
+    seconds: tuple[int, int] = (0, 60),
+) -> list[list[int]]:
+    """Return, per series of states, the jobs finished in each of ``minutes`` minutes from ``start``.
 
     ``seconds`` (first, last) narrows each minute to those of its seconds, to
-    sample a busy hour. One scalar count per minute, each a range of the
-    finished index (state, finished_at): the database counts index entries and
-    computes nothing per row.
+    sample a busy hour. One statement of scalar counts, one per series and
+    minute, each a range of the finished index (state, finished_at): the
+    database counts index entries and computes nothing per row.
     """
-    if minutes <= 0:
-        return []
-    in_states = ", ".join(["%s"] * len(states))
-    in_range = "finished_at >= %s AND finished_at < %s"
-    count = f"(SELECT COUNT(*) FROM {TABLE} WHERE state IN ({in_states}) AND {in_range})"
-    sql = "SELECT " + ", ".join([count] * minutes)
+    if minutes <= 0 or not series:
+        return [[] for _ in series]
     connection = connections[alias]
     first, last = seconds
+    # As the ORM would store them: naive UTC text on SQLite and MySQL.
+    bounds = [
+        [
+            connection.ops.adapt_datetimefield_value(start + timedelta(minutes=i, seconds=s))
+            for s in (first, last)
+        ]
+        for i in range(minutes)
+    ]
+    counts: list[str] = []
     params: list[Any] = []
-    for i in range(minutes):
-        minute = start + timedelta(minutes=i)
-        # As the ORM would store them: naive UTC text on SQLite and MySQL.
-        bounds = [minute + timedelta(seconds=first), minute + timedelta(seconds=last)]
-        params += [*states, *(connection.ops.adapt_datetimefield_value(b) for b in bounds)]
+    for states in series:
+        in_states = ", ".join(["%s"] * len(states))
+        in_range = "finished_at >= %s AND finished_at < %s"
+        count = f"(SELECT COUNT(*) FROM {TABLE} WHERE state IN ({in_states}) AND {in_range})"
+        for minute in bounds:
+            counts.append(count)
+            params += [*states, *minute]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return [int(n) for n in row]
+        cursor.execute("SELECT " + ", ".join(counts), params)
+        row = [int(n) for n in cursor.fetchone()]
+    return [row[k * minutes : (k + 1) * minutes] for k in range(len(series))]
 
 
 def job_count_estimated_by_queue(
