@@ -206,7 +206,7 @@ class _PostgresDispatch(DatabaseOps):
             ):
                 if get_settings().ASYNC_COMMIT:
                     raw.execute("SET synchronous_commit = off")
-                wrapper._djobs_tuned = raw  # type: ignore[attr-defined]
+                wrapper._djobs_tuned = raw
             with psycopg.Cursor(raw) as cursor:
                 yield cursor
 
