@@ -177,3 +177,26 @@ def test_the_heartbeat_thread_flags_a_time_based_checkpoint_and_the_loop_hands_t
     assert saves.next_deadline() == deadline + 5.0
     saves.drop(progress)
     assert saves.next_deadline() is None
+
+
+def test_a_cursor_json_cannot_store_fails_the_job_at_its_checkpoint_naming_the_iteration() -> None:
+    job = dj.bad_cursor.enqueue()
+    assert drain_queue() == {"exhausted": 1}
+    job.refresh_from_db()
+    assert job.errors[-1]["error"].startswith("StepError: ctx.each('things'): the cursor <object object")
+
+
+def test_a_queryset_loop_the_job_raised_out_of_is_closed_and_resumes_at_the_failing_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    monkeypatch.setattr(runtime, "PAGE_SIZE", 10)  # the failure falls mid-page, a cursor left open
+    pks = rows(25)
+    job = dj.rows_fail_once.enqueue(13)
+    assert drain_queue() == {"retryable": 1, "completed": 1}
+    gc.collect()  # nothing left for a collection to close in the middle of the next query
+    assert Row.objects.count() == 25
+    assert visits(job) == Counter(pks)
+    attempts = dict(RowVisit.objects.filter(job_id=job.pk).values_list("row", "attempt"))
+    assert (attempts[pks[12]], attempts[pks[13]]) == (1, 2)

@@ -12,13 +12,14 @@ loses nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.utils import timezone
 
 from .errors import Interrupted, StepError
@@ -54,7 +55,7 @@ class Iteration:
     not from every row.
     """
 
-    __slots__ = ("cursor", "done", "items", "last", "name", "saved", "time_due", "to_cursor")
+    __slots__ = ("cursor", "done", "items", "last", "name", "saved", "stop", "time_due", "to_cursor")
 
     def __init__(self, name: str, state: dict[str, Any] | None) -> None:
         state = state or {}
@@ -66,6 +67,8 @@ class Iteration:
         self.to_cursor: Callable[[Any], Any] = _same
         #: Set by the heartbeat thread when a time-based checkpoint is due.
         self.time_due = False
+        #: Closes the loop (and the page it reads) when the job ends.
+        self.stop: Callable[[], None] | None = None
         self.saved: tuple[Any, int, bool] = (self.cursor, self.items, self.done)
 
     def hand_over(self) -> None:
@@ -74,8 +77,20 @@ class Iteration:
         Called in the job's thread: ``to_cursor`` may read the row.
         """
         if self.last is not _UNSET:
-            self.cursor = self.to_cursor(self.last)
+            cursor = self.to_cursor(self.last)
+            _check_cursor(self.name, cursor)  # here, in the job's thread: the job fails saying why
+            self.cursor = cursor
         self.saved = (self.cursor, self.items, self.done)
+
+
+def _check_cursor(name: str, cursor: Any) -> None:
+    try:
+        json.dumps(cursor, allow_nan=False)
+    except (TypeError, ValueError):
+        raise StepError(
+            f"ctx.each({name!r}): the cursor {cursor!r:.100} cannot be saved as JSON; yield cursors "
+            "of plain data (a number, a string, a list of them), e.g. an id or an ISO timestamp."
+        ) from None
 
 
 class Progress:
@@ -247,7 +262,7 @@ class PendingSaves:
         for progress in due:
             try:
                 written += progress.save()
-            except DatabaseError as exc:
+            except Exception as exc:  # the heartbeat thread must go on beating
                 # The next checkpoint or the job's end writes it again.
                 if progress.ops is not None:
                     connections[progress.ops.alias].close_if_unusable_or_obsolete()
@@ -308,8 +323,15 @@ def finish(job: Job) -> None:
     if progress.atomic:
         return
     try:
+        for it in list(progress.iterations.values()):
+            if it.stop is not None:
+                # A loop the job raised out of is closed here, in the job's thread: left
+                # to the garbage collector, its server-side cursor could be closed in the
+                # middle of another query on the same connection, which deadlocks psycopg.
+                it.stop()
+                it.stop = None
         progress.save(final=True)
-    except DatabaseError as exc:
+    except Exception as exc:  # never in the way of recording the outcome
         # The job resumes from its last checkpoint instead: items repeat, none is lost.
         logger.warning("djobs could not save the progress of job %s: %s", job.pk, exc)
 

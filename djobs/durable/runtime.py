@@ -6,7 +6,7 @@ import copy
 import inspect
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 PAGE_SIZE = 10_000
 # Rows fetched at a time within a page.
 CHUNK_SIZE = 2000
+#: Rows per query in ctx.aeach.
+ASYNC_PAGE_SIZE = 1000
 
 
 # -- steps -------------------------------------------------------------------------------------
@@ -114,13 +116,19 @@ def each(job: Job, name: str, source: Any, checkpoint_every: Any) -> Iterator[An
     it = progress.iteration(name)
     if it.done:
         return iter(())
+    close = None
     if key is not None:
         # The rows themselves are noted; their cursor is read at a hand-over only.
         it.to_cursor = key.cursor_of
-        items: Iterator[Any] = itertools.chain.from_iterable(_queryset_pages(source, key, it))
+        pages = _Pages(source, key, it)
+        items: Iterator[Any] = itertools.chain.from_iterable(pages)
+        close = pages.close
     else:
         items = _callable_pairs(name, source, it.cursor)
-    return _run(progress, it, _planned(progress, name, items), key is None, policy)
+    loop = _run(progress, it, _planned(progress, name, items), key is None, policy, close)
+    # The job's end closes the loop even if the job raised out of it (djobs.durable.progress.finish).
+    it.stop = loop.close
+    return loop
 
 
 def aeach(job: Job, name: str, source: Any, checkpoint_every: Any) -> AsyncIterator[Any]:
@@ -152,22 +160,40 @@ def _source_key(name: str, source: Any) -> OrderingKey | None:
     )
 
 
-def _queryset_pages(queryset: QuerySet[Any], key: OrderingKey, it: Iteration) -> Iterator[Iterator[Any]]:
-    """Yield one streamed keyset page after another, each starting after the last row noted.
+class _Pages:
+    """A QuerySet's rows as one streamed keyset page after another, each after the last row noted.
 
-    Chained (itertools.chain), the rows reach the loop without a Python frame
-    of their own. No query holds a snapshot or a server-side cursor for the
-    whole run, and rows are streamed, not listed: a page of live model
-    instances would cost the garbage collector.
+    Chained (``itertools.chain``), the rows reach the loop without a Python
+    frame of their own. No query holds a snapshot for the whole run, and rows
+    are streamed, not listed: a page of live model instances costs the garbage
+    collector. ``close()`` closes the page being read, so its server-side
+    cursor (PostgreSQL) is closed in the job's thread, never by a garbage
+    collection that happens during another query on the same connection
+    (psycopg would wait for its own connection's lock forever).
     """
-    cursor = it.cursor
-    while True:
-        start = it.items
-        yield key.after(queryset, cursor)[:PAGE_SIZE].iterator(chunk_size=CHUNK_SIZE)
-        # The loop noted every row of the page (it.last, it.items) before asking for more.
-        if it.items - start < PAGE_SIZE:
-            return
-        cursor = key.cursor_of(it.last)
+
+    def __init__(self, queryset: QuerySet[Any], key: OrderingKey, it: Iteration) -> None:
+        self.queryset = queryset
+        self.key = key
+        self.it = it
+        self.current: Any = None
+
+    def __iter__(self) -> Iterator[Iterator[Any]]:
+        key, it = self.key, self.it
+        cursor = it.cursor
+        while True:
+            start = it.items
+            self.current = key.after(self.queryset, cursor)[:PAGE_SIZE].iterator(chunk_size=CHUNK_SIZE)
+            yield self.current
+            # The loop noted every row of the page (it.last, it.items) before asking for more.
+            if it.items - start < PAGE_SIZE:
+                return
+            cursor = key.cursor_of(it.last)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
 
 
 def _callable_pairs(name: str, source: Callable[[Any], Iterable[Any]], cursor: Any) -> Iterator[Any]:
@@ -202,8 +228,13 @@ def _fire_after(
 
 
 def _run(
-    progress: Progress, it: Iteration, items: Iterator[Any], pairs: bool, policy: CheckpointPolicy
-) -> Iterator[Any]:
+    progress: Progress,
+    it: Iteration,
+    items: Iterator[Any],
+    pairs: bool,
+    policy: CheckpointPolicy,
+    close: Callable[[], None] | None,
+) -> Generator[Any, None, None]:
     # The hot loop: per item, two attribute writes, one flag and one count. Time-based
     # checkpoints are flagged by the heartbeat thread (SAVES.tick), so no clock is read here.
     every_items = policy.items or 0
@@ -232,6 +263,8 @@ def _run(
         _hand_over(progress, it)
     finally:
         SAVES.unwatch(it)
+        if close is not None:
+            close()
 
 
 def _attend(progress: Progress, it: Iteration, kind: str) -> None:
@@ -299,15 +332,14 @@ async def _arun(
 
 
 async def _aqueryset_rows(queryset: QuerySet[Any], key: OrderingKey, cursor: Any) -> AsyncIterator[Any]:
+    # Listed pages, smaller: the async ORM streams nothing, and no cursor is left to close.
     while True:
-        count = 0
-        row = None
-        async for row in key.after(queryset, cursor)[:PAGE_SIZE].aiterator(chunk_size=CHUNK_SIZE):
-            count += 1
+        rows = [row async for row in key.after(queryset, cursor)[:ASYNC_PAGE_SIZE]]
+        for row in rows:
             yield row
-        if count < PAGE_SIZE:
+        if len(rows) < ASYNC_PAGE_SIZE:
             return
-        cursor = key.cursor_of(row)
+        cursor = key.cursor_of(rows[-1])
 
 
 async def _acallable_pairs(name: str, source: Callable[[Any], Any], cursor: Any) -> AsyncIterator[Any]:

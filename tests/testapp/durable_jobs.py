@@ -156,3 +156,18 @@ def loop_rows(ctx: JobContext, mode: str) -> list[float]:
     for row in source:
         total += row.n
     return [time.perf_counter() - started, time.thread_time() - cpu]
+
+
+@job(takes_context=True, max_attempts=1)
+def bad_cursor(ctx: JobContext) -> None:
+    for _item in ctx.each("things", lambda cursor: ((i, object()) for i in range(3)), checkpoint_every=2):
+        pass
+
+
+@job(takes_context=True, backoff=lambda attempt: 0)
+def rows_fail_once(ctx: JobContext, fail_at: int) -> int:
+    for row in ctx.each("rows", Row.objects.order_by("pk")):
+        if row.n == fail_at and ctx.attempt == 1:
+            raise RuntimeError(f"row {row.n} fails on attempt 1")
+        RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+    return ctx.attempt
