@@ -102,6 +102,25 @@ def test_sigkill_during_each_resumes_from_the_last_checkpoint_repeating_at_most_
     assert max(seen.values()) == 2  # the rows after the last checkpoint ran twice
 
 
+def test_time_based_checkpoints_are_written_by_the_heartbeat_thread_while_the_job_runs(
+    runjobs: Callable[..., RunJobs],
+) -> None:
+    pks = rows(2000)
+    job = dj.visit_rows.enqueue(pause=0.002, seconds=0.5)
+    first = runjobs("--queue", "default=1", **FAST)
+    saved = JobProgress.objects.filter(job_id=job.pk, iterations__rows__items__gt=0)
+    wait_until(saved.exists, timeout=30, what="a checkpoint written while the job runs")
+    wait_until(lambda: visited(job) >= 800, timeout=60, what="the first worker to be well into the rows")
+    first.signal(signal.SIGKILL)
+    first.wait(10)
+    assert state_of(job) == "executing"  # killed: nothing handed it back
+    second = runjobs("--queue", "default=1", **FAST)
+    wait_until(lambda: state_of(job) == "completed", timeout=90, what="the rescue and the second attempt")
+    seen = visits(job)
+    assert set(seen) == set(pks), second.output()
+    assert max(seen.values()) == 2  # the rows since the last half-second checkpoint ran twice
+
+
 def test_an_error_on_one_item_is_retried_after_the_backoff_and_the_iteration_resumes_at_it(
     runjobs: Callable[..., RunJobs],
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from djobs import job
@@ -34,9 +35,10 @@ def three_steps(ctx: JobContext) -> list[str]:
 
 
 @job(takes_context=True, timeout=None)
-def visit_rows(ctx: JobContext, pause: float = 0.0, every: int | None = None) -> int:
+def visit_rows(ctx: JobContext, pause: float = 0.0, every: int | None = None, seconds: float = 0) -> int:
     count = 0
-    for row in ctx.each("rows", Row.objects.order_by("pk"), checkpoint_every=every):
+    policy = timedelta(seconds=seconds) if seconds else every
+    for row in ctx.each("rows", Row.objects.order_by("pk"), checkpoint_every=policy):
         RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
         count += 1
         if pause:
