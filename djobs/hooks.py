@@ -72,6 +72,9 @@ class TerminalHook:
     #: Called in that transaction before the jobs' rows are written: takes the locks
     #: ``call`` will need first, so that concurrent transactions wait instead of deadlocking.
     prepare: Callable[[list[TerminalJob]], None] | None = None
+    #: Called instead of ``call`` inside that transaction, when given: it must let errors
+    #: propagate (to the caller's savepoint), where ``call`` may log and go on.
+    within: Callable[[list[TerminalJob]], None] | None = None
 
 
 class Hooks:
@@ -130,7 +133,7 @@ class Hooks:
             return
         for hook in list(self.terminal):
             if hook.in_transaction:
-                hook.call(jobs)
+                (hook.within or hook.call)(jobs)
 
     def before_idle(self) -> bool:
         """Call the idle hooks; say whether any of them had work."""

@@ -52,15 +52,19 @@ def check_now(seen: dict[str, bool]) -> None:
     """Check each batch of ``seen`` (batch id -> a job of it was discarded) in this thread."""
     for key, discarded in seen.items():
         try:
-            if discarded and key not in _discard_seen:
-                store.mark_discarded(key)
-                if len(_discard_seen) >= _DISCARD_SEEN_MAX:
-                    _discard_seen.clear()
-                _discard_seen.add(key)
-            store.finish_if_done(key)
+            _check(key, discarded)
         except Exception:
             # The sweeper (djobs.maintenance.batch_sweeper) finishes it later.
             logger.exception("djobs could not check batch %s", key, extra={"batch_id": key})
+
+
+def _check(key: str, discarded: bool) -> None:
+    if discarded and key not in _discard_seen:
+        store.mark_discarded(key)
+        if len(_discard_seen) >= _DISCARD_SEEN_MAX:
+            _discard_seen.clear()
+        _discard_seen.add(key)
+    store.finish_if_done(key)
 
 
 # Seconds without work after which the checker thread closes its connection.
@@ -164,6 +168,16 @@ def check_batches(jobs: list[TerminalJob]) -> None:
         check_now(seen)
 
 
+def check_batches_within(jobs: list[TerminalJob]) -> None:
+    """``check_batches`` inside an atomic job's transaction: an error propagates to its savepoint.
+
+    Caught here, a database error would leave PostgreSQL's transaction aborted
+    and the job's own completion failing with it.
+    """
+    for key, discarded in batches_seen(jobs).items():
+        _check(key, discarded)
+
+
 def lock_batches(jobs: list[TerminalJob]) -> None:
     """Lock the batch rows of ``jobs`` in the caller's transaction, before their job rows are written.
 
@@ -200,6 +214,7 @@ __all__ = [
     "batches_seen",
     "check_batches",
     "check_batches_later",
+    "check_batches_within",
     "check_now",
     "flush",
     "flush_if_pending",

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
-from ..conf import get_settings
 from .flow import FlowOps
 from .fragments import RESTORE_KEY_SQL, MovedJob
 from .inserts import InsertOps
 from .operator import OperatorOps
 from .progress import ProgressOps
+from .sessions import SessionOps
 from .workers import WorkerOps
 from .workflows import WorkflowOps
 from .workflows_operator import WorkflowOperatorOps
@@ -26,9 +26,6 @@ from .workflows_write import WorkflowWriteOps
 
 if TYPE_CHECKING:
     from ..models import Job
-
-# Per vendor: makes the current transaction's commit skip the wait for its WAL flush.
-_LOCAL_ASYNC_COMMIT = {"postgresql": "SET LOCAL synchronous_commit = off"}
 
 # ``active`` is set in the dispatcher's own threads (claimers and the outcome
 # recorder), whose sessions may trade commit durability for speed.
@@ -45,6 +42,7 @@ class DatabaseOps(
     WorkflowOperatorOps,
     FlowOps,
     ProgressOps,
+    SessionOps,
 ):
     """SQL for one database alias. Subclasses set the capability flags."""
 
@@ -141,13 +139,9 @@ class DatabaseOps(
         """
         if not self.connection.in_atomic_block:
             raise RuntimeError("job_complete_in_transaction needs the caller's transaction.atomic()")
-        skip_flush = _LOCAL_ASYNC_COMMIT.get(self.connection.vendor)
-        if skip_flush is not None and get_settings().ASYNC_COMMIT:
-            # As the dispatcher's own writes: a crash may undo the last moments of
-            # commits, but the job's writes and its completion only together, so it
-            # runs again from a clean state (a flush wait per job would cap the rate).
-            with self.connection.cursor() as cursor:
-                cursor.execute(skip_flush)
+        # Committed synchronously even under ASYNC_COMMIT: the transaction holds the
+        # user's business writes, whose effects outside the database (a payment
+        # confirmed, a mail sent after the commit) a lost commit could not undo.
         return job.id in self.job_record_outcomes(worker_id=worker_id, outcomes=[(job, transition)])
 
     #: Whether job_table_dead_rows/job_table_vacuum work (djobs.maintenance.vacuumer).

@@ -364,22 +364,7 @@ class MySQLOps(_MySQLDispatch):
             update_fields=["hostname", "pid", "queues", "started_at", "heartbeat_at"],
         )
 
-    def worker_heartbeats(self) -> dict[str, Any]:
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT id, CAST(heartbeat_at AS CHAR) FROM djobs_worker")
-            return dict(cursor.fetchall())
-
-    def worker_delete_unchanged(self, *, heartbeats: Any) -> list[str]:
-        deleted = []
-        with self.connection.cursor() as cursor:
-            for worker_id, value in heartbeats.items():
-                cursor.execute(
-                    "DELETE FROM djobs_worker WHERE id = %s AND CAST(heartbeat_at AS CHAR) = %s",
-                    [worker_id, value],
-                )
-                if cursor.rowcount:
-                    deleted.append(worker_id)
-        return deleted
+    heartbeat_text_sql = "CAST(heartbeat_at AS CHAR)"
 
     def job_note_cancelled(self, ids: Sequence[int], *, now: datetime) -> int:
         if not ids:

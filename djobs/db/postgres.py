@@ -119,10 +119,13 @@ def _last_entry(name: str) -> str:
     return f"(errors -> -1 ->> '{name}')"
 
 
+# The rows are chosen with SKIP LOCKED: a row a dead worker's open transaction
+# still locks (its session not yet ended) is rescued in a later round, never waited on.
 _RESCUE_SQL = give_back_sql(
     append_error=_append_error,
     last_entry=_last_entry,
-    where=RESCUE_WHERE,
+    where="id IN (SELECT id FROM djobs_job WHERE state = 'executing' AND "
+    f"{RESCUE_WHERE} FOR UPDATE SKIP LOCKED)",
 )
 
 _RELEASE_SQL = give_back_sql(

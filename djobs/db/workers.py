@@ -10,6 +10,7 @@ its heartbeat is still the value the rescuer watched.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,20 +65,30 @@ class WorkerOps(AliasOps):
         with self.connection.cursor() as cursor:
             # As text: a value read back as a datetime may not compare equal to what
             # is stored (SQLite keeps milliseconds as written by its clock).
-            cursor.execute("SELECT id, CAST(heartbeat_at AS TEXT) FROM djobs_worker")
+            cursor.execute(f"SELECT id, {self.heartbeat_text_sql} FROM djobs_worker")
             return dict(cursor.fetchall())
+
+    #: SQL for a heartbeat as text, compared as stored.
+    heartbeat_text_sql = "CAST(heartbeat_at AS TEXT)"
 
     def worker_delete_unchanged(self, *, heartbeats: Mapping[str, Any]) -> list[str]:
         """Delete the workers whose heartbeat is still the value given; return their ids."""
-        deleted = []
+        return list(self.worker_delete_dead(heartbeats=heartbeats))
+
+    def worker_delete_dead(self, *, heartbeats: Mapping[str, Any]) -> dict[str, list[str]]:
+        """``worker_delete_unchanged``, returning each deleted worker's sessions (djobs.db.sessions)."""
+        deleted = {}
         with self.connection.cursor() as cursor:
             for worker_id, value in heartbeats.items():
                 cursor.execute(
-                    "DELETE FROM djobs_worker WHERE id = %s AND CAST(heartbeat_at AS TEXT) = %s",
+                    f"DELETE FROM djobs_worker WHERE id = %s AND {self.heartbeat_text_sql} = %s "
+                    "RETURNING sessions",
                     [worker_id, value],
                 )
-                if cursor.rowcount:
-                    deleted.append(worker_id)
+                row = cursor.fetchone()
+                if row is not None:
+                    sessions = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+                    deleted[worker_id] = [str(session) for session in sessions or []]
         return deleted
 
 

@@ -82,9 +82,12 @@ class Rescuer:
     def run_once(self) -> ServiceResult:
         ops = get_ops()
         stale = self.stale_workers(ops.worker_heartbeats(), time.monotonic())
-        deleted = ops.worker_delete_unchanged(heartbeats=stale) if stale else []
+        deleted = ops.worker_delete_dead(heartbeats=stale) if stale else {}
         for worker_id in deleted:
             self._watched.pop(worker_id, None)
+        # Their atomic jobs' open transactions (a paused worker's) end first: their
+        # locks go, and the rescue below never waits on them (it skips locked rows).
+        ops.session_terminate([session for sessions in deleted.values() for session in sessions])
         moved = ops.job_rescue(now=timezone.now(), exclude_worker=self.worker_id)
         counts = {
             "rescued": sum(job.state == "available" for job in moved),

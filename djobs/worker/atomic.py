@@ -31,10 +31,12 @@ from typing import TYPE_CHECKING
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from ..batches.tagging import BATCH_KEY
 from ..conf import get_settings
 from ..context import stop_request
 from ..hooks import TerminalJob, hooks
 from ..transitions import COMPLETED, Transition
+from ..workflows.store import WORKFLOW_KEY
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
@@ -47,6 +49,8 @@ logger = logging.getLogger("djobs")
 
 # Set on a job whose attempt needs no recorder write: committed with its body, or fenced.
 _SETTLED = "_djobs_atomic_settled"
+#: Set on a job by its producer: the monotonic time its timeout ends (None without one).
+DEADLINE = "_djobs_deadline"
 
 
 class AtomicCompletion:
@@ -58,18 +62,44 @@ class AtomicCompletion:
         self.recorder = recorder
         self.heartbeat = heartbeat
 
+    def prepare(self, job: Job) -> None:
+        """Before the transaction: this worker's registry row names this connection's session.
+
+        A rescuer terminates the sessions of a worker it presumes dead, so that a
+        paused worker's open transaction lets go of its locks (and its late
+        commit fails) before the rescued attempt needs them.
+        """
+        try:
+            self.ops.worker_session_register(worker_id=self.worker_id)
+        except DatabaseError as exc:  # not fatal: the fence still holds; rescue may wait on locks
+            logger.warning("djobs could not register the session of atomic job %s: %s", job.id, exc)
+
+    def begin(self, job: Job) -> None:
+        """Inside the transaction: bound its lock waits by what is left of the job's timeout."""
+        deadline = job.__dict__.get(DEADLINE)
+        self.ops.session_lock_timeout(None if deadline is None else deadline - time.monotonic())
+
     def complete(self, job: Job, transition: Transition) -> bool:
         """Write the completion (fenced) and its batch/workflow accounting; say whether it held."""
-        ended = [_terminal(job, transition)] if job.meta else []
+        meta = job.meta
+        ended = [_terminal(job, transition)] if meta and (BATCH_KEY in meta or WORKFLOW_KEY in meta) else []
         hooks.prepare_transaction(ended)  # the batch row before the job's (no deadlock)
         if not self.ops.job_complete_in_transaction(worker_id=self.worker_id, job=job, transition=transition):
             return False
         if ended:
-            # A savepoint: a hook that catches a database error itself (the batch
-            # check logs and goes on) cannot leave an aborted transaction that
-            # commits as a silent rollback; releasing the savepoint fails instead.
-            with transaction.atomic(using=self.ops.alias):
-                hooks.within_transaction(ended)
+            try:
+                # A savepoint: the accounting's error rolls back to it, and the job's
+                # completion still commits; after the commit the recorder's deferred
+                # hooks check again, and the sweepers finish what is left.
+                with transaction.atomic(using=self.ops.alias):
+                    hooks.within_transaction(ended)
+            except Exception:
+                logger.exception(
+                    "djobs job %s: its batch/workflow accounting failed inside its transaction; the "
+                    "job completes, and the batch or workflow is finished after the commit or by the sweeper",
+                    job.id,
+                    extra={"job_id": job.id, "job_path": job.path},
+                )
         return True
 
     def mark_started(self, job: Job) -> None:
@@ -85,16 +115,24 @@ class AtomicCompletion:
         except DatabaseError as exc:  # not fatal: the completion carries the start too
             logger.warning("djobs could not write the start of atomic job %s: %s", job.id, exc)
 
-    def beat(self, since: float) -> None:
-        """On a single-writer database, write this worker's heartbeat if the transaction ran long."""
-        if self.ops.single_writer and time.monotonic() - since >= self.heartbeat.interval:
-            self.ops.worker_heartbeat(
-                worker_id=self.worker_id,
-                hostname=self.heartbeat.hostname,
-                pid=os.getpid(),
-                queues=self.heartbeat.queues,
-                now=timezone.now(),
-            )
+    def beat(self, since: float) -> Callable[[], None] | None:
+        """On a single-writer database, write this worker's heartbeat if the transaction ran long.
+
+        Returns what tells the heartbeat once the transaction committed: the
+        lock kept every other writer out since ``since``, so the silence that
+        counts ends there.
+        """
+        if not (self.ops.single_writer and time.monotonic() - since >= self.heartbeat.interval):
+            return None
+        started = time.monotonic()
+        held = self.ops.worker_heartbeat(
+            worker_id=self.worker_id,
+            hostname=self.heartbeat.hostname,
+            pid=os.getpid(),
+            queues=self.heartbeat.queues,
+            now=timezone.now(),
+        )
+        return lambda: self.heartbeat.note(started, held, silent_until=since)
 
     def committed(self, job: Job, transition: Transition) -> None:
         """Account for a committed completion: the recorder's counts, holdings and deferred hooks."""
@@ -116,10 +154,20 @@ def run(
     savepoint = completion is not None and completion.ops.single_writer
     if completion is not None:
         completion.mark_started(job)
+        completion.prepare(job)
     began = time.monotonic()
     ended = "rolled back"
+    commits: list[bool] = []
+    noted: Callable[[], None] | None = None
+    execution: Execution | None = None
+    transition: Transition | None = None
     try:
         with transaction.atomic(using=alias):
+            # First of the commit's callbacks: once it ran, the transaction committed,
+            # whatever a later callback (or a JobTimeout landing now) raises.
+            transaction.on_commit(lambda: commits.append(True), using=alias)
+            if completion is not None:
+                completion.begin(job)
             with transaction.atomic(using=alias) if savepoint else contextlib.nullcontext():
                 execution = execute()
                 transition = decide(execution)
@@ -133,18 +181,33 @@ def run(
                     transaction.set_rollback(True, using=alias)
                     ended = "fenced"
             if completion is not None:
-                completion.beat(began)
+                noted = completion.beat(began)
     except BaseException as exc:
-        # The completion's write or the commit failed, or a timeout arrived after
-        # the body: nothing of the attempt is kept, and it fails like any job.
-        from ..transitions import format_traceback
-        from .executor import Execution
+        if commits and execution is not None and transition is not None:
+            # After the commit: the attempt is written as it ended; only the error is told.
+            logger.error(
+                "djobs job %s %s attempt %d committed, then raised after its commit: %r",
+                job.id,
+                job.path,
+                job.attempt,
+                exc,
+                exc_info=exc,
+                extra={"job_id": job.id, "job_path": job.path, "attempt": job.attempt},
+            )
+        else:
+            # The completion's write or the commit failed, or a timeout arrived after
+            # the body: nothing of the attempt is kept, and it fails like any job.
+            from ..transitions import format_traceback
+            from .executor import Execution
 
-        ended = "rolled back"
-        execution = Execution(
-            exception=exc, traceback=format_traceback(exc), duration=time.monotonic() - began
-        )
-        transition = decide(execution)
+            ended = "rolled back"
+            execution = Execution(
+                exception=exc, traceback=format_traceback(exc), duration=time.monotonic() - began
+            )
+            transition = decide(execution)
+    assert execution is not None and transition is not None
+    if commits and noted is not None:
+        noted()
     request = stop_request(job)
     if ended == "rolled back" and request is not None and not request.cancelled:
         # Stopped because its row was taken (rescued while this process was paused):

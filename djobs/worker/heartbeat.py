@@ -115,13 +115,22 @@ class Heartbeat:
             connections[self.ops.alias].close_if_unusable_or_obsolete()
             logger.warning("djobs heartbeat failed: %s", exc, extra={"error": str(exc)})
             return False
-        gap = started - self.last_ok
+        self.note(started, held)
+        return True
+
+    def note(self, started: float, held: bool, silent_until: float | None = None) -> None:
+        """Account for a heartbeat written at ``started`` (by beat(), or in an atomic job's commit).
+
+        ``silent_until``: when the silence that counts ended, if before ``started``
+        (an atomic job's transaction held SQLite's only write lock since then).
+        """
+        gap = (started if silent_until is None else silent_until) - self.last_ok
         lapsed = gap >= self.trust_for
         with self._changed:
             if lapsed or not held:
                 # Jobs claimed before now may have been rescued while we were silent.
                 self.epoch += 1
-            self.last_ok = started
+            self.last_ok = max(self.last_ok, started)
             self.beats += 1
             self._changed.notify_all()
         if not held:
@@ -139,7 +148,6 @@ class Heartbeat:
                 gap,
                 extra={"djobs_worker": self.worker_id},
             )
-        return True
 
     def _run(self) -> None:
         # Between beats it also writes the progress jobs hand over at their

@@ -33,7 +33,7 @@ from ..exceptions import JobInterrupted
 from ..flow.limits import START_WITHIN
 from ..transitions import decide, format_traceback
 from .aio import AsyncExecutor, JobKinds
-from .atomic import settled
+from .atomic import DEADLINE, settled
 from .executor import Execution, run_job
 from .giveback import give_back
 from .holdings import Holdings
@@ -471,6 +471,7 @@ class Producer:
         timeout = self._timeout_of(job)
         started = time.monotonic()
         running = RunningJob(job, thread_id, started, started + timeout if timeout is not None else None)
+        job.__dict__[DEADLINE] = running.deadline  # an atomic job's lock waits end there
         job.attempted_at = timezone.now()
         self.running[thread_id] = running
         try:

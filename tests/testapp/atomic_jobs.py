@@ -77,3 +77,39 @@ def write_then_snooze(context: JobContext) -> None:
 
     _effect(context, "")
     raise Snooze(60)
+
+
+@job(atomic=True, queue="atomic", takes_context=True, max_attempts=3)
+def write_lock_then_sleep(context: JobContext, lock_id: int, seconds: float, signal: str = "") -> str:
+    """Write an Effect, lock Effect ``lock_id`` FOR UPDATE, then sleep ``seconds`` on attempt 1."""
+    from .models import Effect
+
+    Effect.objects.select_for_update().get(pk=lock_id)
+    _effect(context, signal)
+    if context.attempt == 1:
+        time.sleep(seconds)
+    return f"done by attempt {context.attempt}"
+
+
+def _fail_on_commit() -> None:
+    raise RuntimeError("an on_commit callback failed")
+
+
+@job(atomic=True, queue="atomic", takes_context=True)
+def write_then_failing_on_commit(context: JobContext) -> str:
+    """Write an Effect and register an on_commit callback that raises (after the commit)."""
+    from django.db import transaction
+
+    _effect(context, "")
+    transaction.on_commit(_fail_on_commit)
+    return "written"
+
+
+@job(atomic=True, queue="atomic", takes_context=True, timeout=1, max_attempts=3)
+def write_then_overrun(context: JobContext) -> str:
+    """Write an Effect, then run past its 1 s timeout (in Python, so JobTimeout lands at once)."""
+    _effect(context, "")
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        time.sleep(0.02)
+    return "too late"

@@ -1,0 +1,130 @@
+"""Atomic jobs in-process: the fence, the accounting inside the transaction, errors after the commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from djobs import batch
+from djobs.batches import store
+from djobs.db import get_ops
+from djobs.models import Batch, Job
+from djobs.worker import atomic
+from djobs.worker.executor import _decide, execute
+from djobs.worker.runner import run_burst
+from tests.testapp import atomic_jobs
+from tests.testapp.models import Effect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def executing(job: Job, worker: str = "me", **meta: Any) -> Job:
+    """Move ``job`` to executing under ``worker`` at attempt 1, as a claim and start would."""
+    Job.objects.filter(pk=job.pk).update(
+        state="executing", worker_id=worker, attempt=1, attempted_at=timezone.now(), meta=meta or {}
+    )
+    return Job.objects.get(pk=job.pk)
+
+
+def run_atomic(job: Job, worker: str = "me", recorder: Any = None) -> Any:
+    completion = atomic.AtomicCompletion(get_ops(), worker, recorder or mock.Mock(), mock.Mock(interval=100))
+    return atomic.run(
+        job,
+        lambda: execute(job, round_trip_arguments=False),
+        lambda execution: _decide(job, execution, timezone.now()),
+        completion,
+    )
+
+
+@pytest.mark.parametrize("stale", ["worker", "attempt"])
+def test_an_attempt_no_longer_held_is_fenced_and_leaves_the_job_unchanged(
+    stale: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="djobs")
+    job = executing(atomic_jobs.write_then_sleep.enqueue(0))
+    before = Job.objects.filter(pk=job.pk).values().get()
+    if stale == "worker":
+        run_atomic(job, worker="other")
+    else:
+        job.attempt = 2  # the row is at attempt 1: this is a rescued attempt's late copy
+        run_atomic(job)
+    assert Effect.objects.count() == 0
+    assert Job.objects.filter(pk=job.pk).values().get() == before
+    assert "was fenced" in caplog.text
+    assert atomic.settled(job)
+
+
+def test_the_attempt_held_commits_its_writes_with_its_completion() -> None:
+    job = executing(atomic_jobs.write_then_sleep.enqueue(0))
+    run_atomic(job)
+    assert Job.objects.get(pk=job.pk).state == "completed"
+    assert Effect.objects.filter(job_id=job.pk).count() == 1
+
+
+def test_an_on_commit_callback_raising_after_the_commit_reports_the_job_completed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="djobs")
+    job = executing(atomic_jobs.write_then_failing_on_commit.enqueue())
+    recorder = mock.Mock()
+    _, transition = run_atomic(job, recorder=recorder)
+    assert Job.objects.get(pk=job.pk).state == "completed"
+    assert (transition.state, atomic.settled(job)) == ("completed", True)
+    recorder.written.assert_called_once_with(job, transition)
+    assert Effect.objects.filter(job_id=job.pk).count() == 1
+    assert "raised after its commit" in caplog.text and "an on_commit callback failed" in caplog.text
+
+
+def test_a_job_outside_batches_and_workflows_opens_no_savepoint_for_its_meta() -> None:
+    plain = executing(atomic_jobs.noop.enqueue())
+    traced = executing(atomic_jobs.noop.enqueue(), traceparent="00-abc-def-01")
+    with CaptureQueriesContext(connection) as without_meta:
+        run_atomic(plain)
+    with CaptureQueriesContext(connection) as with_meta:
+        run_atomic(traced)
+
+    def savepoints(queries: CaptureQueriesContext) -> int:
+        return sum("SAVEPOINT" in query["sql"].upper() for query in queries.captured_queries)
+
+    assert savepoints(with_meta) == savepoints(without_meta)
+    assert set(Job.objects.values_list("state", flat=True)) == {"completed"}
+
+
+def test_a_failing_batch_check_inside_the_transaction_still_completes_the_job(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="djobs")
+    finish_if_done = store.finish_if_done
+
+    def failing_inside_transactions(key: str) -> Any:
+        if connection.in_atomic_block:
+            with connection.cursor() as cursor:  # a real error: PostgreSQL aborts the transaction
+                cursor.execute("SELECT * FROM djobs_no_such_table")
+        return finish_if_done(key)
+
+    with batch(on_complete=atomic_jobs.batch_done) as group:
+        jobs = [atomic_jobs.write_and_enqueue.enqueue() for _ in range(2)]
+    monkeypatch.setattr(store, "finish_if_done", failing_inside_transactions)
+    run_burst({"atomic": 1})
+    rows = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", "attempt", "errors"))
+    assert rows == [("completed", 1, []), ("completed", 1, [])]
+    assert Effect.objects.count() == 2
+    assert "djobs_no_such_table" in caplog.text  # the real error, not "transaction is aborted"
+    assert Job.objects.filter(path=atomic_jobs.batch_done.path).count() == 1  # after the commit
+    assert Batch.objects.get(pk=group.id).state == "finished"
+
+
+def test_a_batch_of_atomic_jobs_on_several_threads_runs_its_callback_once() -> None:
+    with batch(on_complete=atomic_jobs.batch_done) as group:
+        for _ in range(12):
+            atomic_jobs.write_and_enqueue.enqueue()
+    run_burst({"atomic": 4})
+    assert Job.objects.filter(path=atomic_jobs.batch_done.path).count() == 1
+    assert Effect.objects.count() == 12
+    assert Batch.objects.get(pk=group.id).state == "finished"
