@@ -113,6 +113,7 @@ def test_an_atomic_job_longer_than_the_rescue_window_is_not_taken_for_a_dead_wor
         logged = [line for line in process.output().splitlines() if line.startswith("djobs")]
         assert not [line for line in logged if "database is locked" in line], process.output()
         assert not [line for line in logged if "presumed dead" in line], process.output()
+        assert not [line for line in logged if "no heartbeat reached the database" in line], process.output()
 
 
 @pytest.mark.skipif(
@@ -163,3 +164,24 @@ def test_an_atomic_job_timing_out_after_its_writes_leaves_no_effect_and_is_retry
     assert job.errors[0]["attempt"] == 1 and "JobTimeout" in job.errors[0]["error"], worker.output()
     assert job.state in ("retryable", "available", "executing"), job.state
     assert not Effect.objects.filter(job_id=job.pk).exists()
+
+
+@pytest.mark.skipif(
+    "connection.vendor == 'sqlite'",
+    reason="the atomic job's transaction holds SQLite's only write lock: the operator's cancel waits for it",
+)
+def test_an_operator_cancel_of_a_running_atomic_job_rolls_back_its_writes(
+    runjobs: Callable[..., RunJobs], tmp_path: Path
+) -> None:
+    from djobs import operations
+
+    signal_file = tmp_path / "signal"
+    job = atomic_jobs.write_then_sleep.enqueue(2, str(signal_file))
+    worker = runjobs("--queue", "atomic=1", **FAST)
+    wait_until(lambda: signalled(signal_file), what="the effect to be written")
+    assert operations.cancel(Job.objects.filter(pk=job.pk)) == 1
+    time.sleep(3)  # past the body's end: a completion would have committed by now
+    job.refresh_from_db()
+    assert job.state == "cancelled", worker.output()
+    assert not Effect.objects.filter(job_id=job.pk).exists()
+    assert "was fenced" not in worker.output()

@@ -128,3 +128,20 @@ def test_a_batch_of_atomic_jobs_on_several_threads_runs_its_callback_once() -> N
     assert Job.objects.filter(path=atomic_jobs.batch_done.path).count() == 1
     assert Effect.objects.count() == 12
     assert Batch.objects.get(pk=group.id).state == "finished"
+
+
+@pytest.mark.skipif(
+    "connection.vendor == 'sqlite'",
+    reason="the atomic job's transaction holds SQLite's only write lock: the operator's cancel waits for it",
+)
+def test_an_operator_cancel_racing_the_completion_rolls_back_and_is_not_logged_as_a_rescue(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="djobs")
+    job = executing(atomic_jobs.cancelled_while_running.enqueue())
+    run_atomic(job)
+    assert Job.objects.get(pk=job.pk).state == "cancelled"
+    assert not Effect.objects.exists()
+    assert atomic.settled(job)
+    assert "cancelled by an operator as it completed" in caplog.text
+    assert "was fenced" not in caplog.text

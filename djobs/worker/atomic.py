@@ -216,6 +216,16 @@ def run(
     if ended == "written" and completion is not None:
         job.__dict__[_SETTLED] = True
         completion.committed(job, transition)
+    elif ended == "fenced" and _cancelled(job, alias):
+        job.__dict__[_SETTLED] = True
+        logger.info(
+            "djobs job %s %s attempt %d was cancelled by an operator as it completed: its transaction "
+            "rolled back and nothing it wrote was kept",
+            job.id,
+            job.path,
+            job.attempt,
+            extra={"job_id": job.id, "job_path": job.path, "attempt": job.attempt, "outcome": "cancelled"},
+        )
     elif ended == "fenced":
         job.__dict__[_SETTLED] = True
         logger.warning(
@@ -261,6 +271,20 @@ def sqlite_warning(atomic_queues: Mapping[str, str], served: Mapping[str, int]) 
 def settled(job: Job) -> bool:
     """Say whether an atomic job's attempt needs no recorder write (committed with its body, or fenced)."""
     return bool(job.__dict__.get(_SETTLED))
+
+
+def _cancelled(job: Job, alias: str) -> bool:
+    """Say whether ``job`` was cancelled by an operator (why a fence failed, if not a rescue)."""
+    request = stop_request(job)
+    if request is not None and request.cancelled:
+        return True
+    from ..models import Job as JobModel
+
+    try:
+        state = JobModel.objects.using(alias).filter(pk=job.pk).values_list("state", flat=True).first()
+    except DatabaseError:
+        return False
+    return state == "cancelled"
 
 
 def _terminal(job: Job, transition: Transition) -> TerminalJob:

@@ -113,3 +113,26 @@ def write_then_overrun(context: JobContext) -> str:
     while time.monotonic() < end:
         time.sleep(0.02)
     return "too late"
+
+
+@job(atomic=True, queue="atomic", takes_context=True)
+def cancelled_while_running(context: JobContext) -> str:
+    """Have an operator cancel this job from another connection, then write an Effect and return."""
+    import threading
+
+    from django.db import connections
+
+    from djobs import operations
+    from djobs.models import Job
+
+    def cancel() -> None:
+        try:
+            operations.cancel(Job.objects.filter(pk=context.job.id))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    thread.join()
+    _effect(context, "")
+    return "written"
