@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
@@ -170,4 +171,34 @@ def check_atomic_jobs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 id="djobs.E030",
             )
         )
+    database = settings.DATABASES.get(conf.DATABASE, {})
+    if "sqlite" in str(database.get("ENGINE", "")):
+        busy = float((database.get("OPTIONS") or {}).get("timeout", SQLITE_DEFAULT_TIMEOUT))
+        for path, timeout in sqlite_busy_overruns(_timeouts(paths), busy).items():
+            messages.append(
+                Warning(
+                    f"@job(atomic=True) {path} has a timeout of {timeout:g}s, above the SQLite busy "
+                    f"timeout of {busy:g}s (DATABASES[{conf.DATABASE!r}]['OPTIONS']['timeout']): while "
+                    "it runs it holds the only write lock, and every other writer (claims, outcomes, "
+                    "heartbeats, enqueues) gives up with 'database is locked' before it ends.",
+                    hint=f"Set DATABASES[{conf.DATABASE!r}]['OPTIONS']['timeout'] to at least "
+                    f"{math.ceil(timeout)}, or lower the job's timeout (docs/concepts/durability.md).",
+                    id="djobs.W031",
+                )
+            )
     return messages
+
+
+#: Seconds Python's sqlite3 waits for a lock when OPTIONS sets no timeout.
+SQLITE_DEFAULT_TIMEOUT = 5.0
+
+
+def sqlite_busy_overruns(timeouts: dict[str, float | None], busy: float) -> dict[str, float]:
+    """Return the atomic jobs (path -> timeout) whose timeout exceeds SQLite's busy timeout."""
+    return {path: timeout for path, timeout in timeouts.items() if timeout is not None and timeout > busy}
+
+
+def _timeouts(paths: list[str]) -> dict[str, float | None]:
+    from . import registry
+
+    return {path: getattr(registry.lookup(path), "timeout", None) for path in paths}

@@ -145,3 +145,52 @@ def test_an_operator_cancel_racing_the_completion_rolls_back_and_is_not_logged_a
     assert atomic.settled(job)
     assert "cancelled by an operator as it completed" in caplog.text
     assert "was fenced" not in caplog.text
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'sqlite'", reason="SQLite's BEGIN IMMEDIATE waits for the write lock"
+)
+def test_a_transaction_that_cannot_begin_gives_the_attempt_back(caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    caplog.set_level(logging.WARNING, logger="djobs")
+    job = executing(atomic_jobs.write_then_sleep.enqueue(0))
+    other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the only write lock
+    try:
+        connection.ensure_connection()
+        connection.connection.execute("PRAGMA busy_timeout = 200")
+        _, transition = run_atomic(job)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        connection.close()
+    assert (transition.state, transition.attempt_delta, transition.error) == ("scheduled", -1, None)
+    assert not atomic.settled(job)  # the recorder writes the give-back
+    assert not Effect.objects.exists()
+    assert "could not begin" in caplog.text and "OPTIONS timeout" in caplog.text
+
+
+def test_sqlite_busy_overruns_are_the_atomic_jobs_whose_timeout_exceeds_the_busy_timeout() -> None:
+    from djobs.checks import sqlite_busy_overruns
+
+    timeouts = {"a.long": 30.0, "a.short": 2.0, "a.unbounded": None, "a.equal": 5.0}
+    assert sqlite_busy_overruns(timeouts, 5.0) == {"a.long": 30.0}
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="SQLite's busy timeout")
+def test_an_atomic_job_timeout_above_the_sqlite_busy_timeout_is_a_warning_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.conf import settings
+
+    from djobs.checks import check_atomic_jobs
+
+    options = dict(settings.DATABASES["default"].get("OPTIONS") or {}, timeout=0.5)
+    monkeypatch.setitem(settings.DATABASES["default"], "OPTIONS", options)
+    warnings = [m for m in check_atomic_jobs() if m.id == "djobs.W031"]
+    assert [m.msg.split(" has ")[0] for m in warnings] == [
+        f"@job(atomic=True) {atomic_jobs.write_then_overrun.path}"
+    ]
+    assert "timeout of 1s, above the SQLite busy timeout of 0.5s" in warnings[0].msg
+    assert "['OPTIONS']['timeout'] to at least 1" in warnings[0].hint

@@ -35,6 +35,7 @@ from ..batches.tagging import BATCH_KEY
 from ..conf import get_settings
 from ..context import stop_request
 from ..hooks import TerminalJob, hooks
+from ..outcomes import Snooze
 from ..transitions import COMPLETED, Transition
 from ..workflows.store import WORKFLOW_KEY
 
@@ -49,6 +50,8 @@ logger = logging.getLogger("djobs")
 
 # Set on a job whose attempt needs no recorder write: committed with its body, or fenced.
 _SETTLED = "_djobs_atomic_settled"
+#: Seconds before a job whose transaction could not begin runs again.
+BEGIN_RETRY = 1.0
 #: Set on a job by its producer: the monotonic time its timeout ends (None without one).
 DEADLINE = "_djobs_deadline"
 
@@ -161,8 +164,10 @@ def run(
     noted: Callable[[], None] | None = None
     execution: Execution | None = None
     transition: Transition | None = None
+    begun = False
     try:
         with transaction.atomic(using=alias):
+            begun = True
             # First of the commit's callbacks: once it ran, the transaction committed,
             # whatever a later callback (or a JobTimeout landing now) raises.
             transaction.on_commit(lambda: commits.append(True), using=alias)
@@ -194,6 +199,24 @@ def run(
                 exc_info=exc,
                 extra={"job_id": job.id, "job_path": job.path, "attempt": job.attempt},
             )
+        elif not begun and isinstance(exc, DatabaseError):
+            # The transaction could not begin (SQLite's BEGIN IMMEDIATE waited out its
+            # busy timeout behind another writer): the body never ran, so the attempt
+            # is given back rather than counted as a failure.
+            from .executor import Execution
+
+            logger.warning(
+                "djobs job %s %s: its transaction could not begin (%s); the attempt is given back and "
+                "it runs again in %gs. On SQLite, raise the OPTIONS timeout in DATABASES above the "
+                "longest atomic job (docs/concepts/durability.md)",
+                job.id,
+                job.path,
+                exc,
+                BEGIN_RETRY,
+                extra={"job_id": job.id, "job_path": job.path, "attempt": job.attempt},
+            )
+            execution = Execution(value=Snooze(BEGIN_RETRY), duration=time.monotonic() - began)
+            transition = decide(execution)
         else:
             # The completion's write or the commit failed, or a timeout arrived after
             # the body: nothing of the attempt is kept, and it fails like any job.
