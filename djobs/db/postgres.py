@@ -31,6 +31,7 @@ from .fragments import (
     released,
 )
 from .inserts import _INSERT_COLUMNS as INSERT_COLUMNS
+from .postgres_atomic import PostgresAtomic
 from .postgres_vacuum import PostgresVacuum
 from .postgres_wakeups import NOTIFY_CHANNEL, PostgresWakeups, pooling
 
@@ -298,7 +299,7 @@ class _PostgresDispatch(DatabaseOps):
             return int(cursor.rowcount)
 
 
-class PostgresOps(PostgresWakeups, PostgresVacuum, _PostgresDispatch):
+class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, _PostgresDispatch):
     append_error_sql = staticmethod(_append_error)
     supports_listen_notify = True
     supports_row_estimates = True
