@@ -59,3 +59,12 @@ def test_start_marks_are_written_through_the_primary_key(executing: list[Job]) -
     plan = _plan(postgres._MARK_STARTED_SQL, params)
     assert "djobs_job_pkey" in plan
     assert "djobs_job_executing" not in plan
+
+
+def test_an_atomic_jobs_completion_is_written_through_the_primary_key(executing: list[Job]) -> None:
+    from djobs.db import postgres_atomic
+
+    now = timezone.now()
+    plan = _plan(postgres_atomic._COMPLETE_ONE_SQL, [now, now, None, executing[0].id, "w", 1])
+    assert "djobs_job_pkey" in plan
+    assert "djobs_job_executing" not in plan
