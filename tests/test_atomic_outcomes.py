@@ -194,3 +194,39 @@ def test_an_atomic_job_timeout_above_the_sqlite_busy_timeout_is_a_warning_naming
     ]
     assert "timeout of 1s, above the SQLite busy timeout of 0.5s" in warnings[0].msg
     assert "['OPTIONS']['timeout'] to at least 1" in warnings[0].hint
+
+
+@pytest.mark.skipif("connection.vendor == 'sqlite'", reason="row locks: PostgreSQL and MariaDB")
+def test_an_atomic_jobs_lock_wait_ends_with_its_timeout() -> None:
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    lock = Effect.objects.create(job_id=0, attempt=0)
+    job = executing(atomic_jobs.write_then_lock.enqueue(lock.pk))
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Effect.objects.select_for_update().get(pk=lock.pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        job.__dict__[atomic.DEADLINE] = time.monotonic() + 1.0
+        started = time.monotonic()
+        _, transition = run_atomic(job)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+    assert transition.state == "retryable", transition
+    assert waited < 5, waited  # not the database's default (PostgreSQL: forever, MariaDB: 50 s)
+    assert not Effect.objects.filter(job_id=job.pk).exists()

@@ -136,3 +136,13 @@ def cancelled_while_running(context: JobContext) -> str:
     thread.join()
     _effect(context, "")
     return "written"
+
+
+@job(atomic=True, queue="atomic", takes_context=True)
+def write_then_lock(context: JobContext, lock_id: int) -> str:
+    """Write an Effect, then lock Effect ``lock_id`` FOR UPDATE (another transaction may hold it)."""
+    from .models import Effect
+
+    _effect(context, "")
+    Effect.objects.select_for_update().get(pk=lock_id)
+    return "locked"
