@@ -72,14 +72,22 @@ def test_workflow_release_keeps_a_step_scheduled_for_later_scheduled() -> None:
     assert Job.objects.get(pk=jobs["b"].pk).state == "scheduled"
 
 
-def test_workflow_missed_finds_ended_steps_whose_release_never_ran() -> None:
+def test_workflow_missed_finds_steps_that_ended_before_the_cutoff_and_were_never_released() -> None:
     jobs = two_steps()
     ops = get_ops()
-    assert ops.workflow_missed(10) == []
+    later = timezone.now() + timedelta(seconds=1)
+    assert ops.workflow_missed(10, ended_before=later) == []
     complete(jobs["a"])
-    assert ops.workflow_missed(10) == [(jobs["a"].pk, "completed")]
-    ops.workflow_release(ops.workflow_missed(10), now=timezone.now())
-    assert ops.workflow_missed(10) == []
+    assert ops.workflow_missed(10, ended_before=later) == [(jobs["a"].pk, "completed")]
+    ops.workflow_release(ops.workflow_missed(10, ended_before=later), now=timezone.now())
+    assert ops.workflow_missed(10, ended_before=later) == []
+
+
+def test_workflow_missed_leaves_a_step_that_ended_after_the_cutoff() -> None:
+    jobs = two_steps()
+    cutoff = timezone.now()
+    Job.objects.filter(pk=jobs["a"].pk).update(state="completed", finished_at=cutoff + timedelta(seconds=1))
+    assert get_ops().workflow_missed(10, ended_before=cutoff) == []
 
 
 def test_workflow_add_waiting_counts_only_steps_still_waiting() -> None:

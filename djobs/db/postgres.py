@@ -34,6 +34,7 @@ from .inserts import _INSERT_COLUMNS as INSERT_COLUMNS
 from .postgres_atomic import PostgresAtomic
 from .postgres_vacuum import PostgresVacuum
 from .postgres_wakeups import NOTIFY_CHANNEL, PostgresWakeups, pooling
+from .postgres_workflows import PostgresWorkflowOps
 
 _INSERT_CASTS = {"args": "jsonb", "kwargs": "jsonb", "meta": "jsonb", "tags": "jsonb", "errors": "jsonb"}
 
@@ -299,7 +300,7 @@ class _PostgresDispatch(DatabaseOps):
             return int(cursor.rowcount)
 
 
-class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, _PostgresDispatch):
+class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, PostgresWorkflowOps, _PostgresDispatch):
     append_error_sql = staticmethod(_append_error)
     supports_listen_notify = True
     supports_row_estimates = True

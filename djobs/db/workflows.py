@@ -36,16 +36,6 @@ FAILED_STATES = frozenset({JobState.DISCARDED, JobState.CANCELLED})
 
 
 @dataclass
-class StepRow:
-    """A step to insert: its job, name, dependencies left and whether failures release it."""
-
-    job_id: int
-    name: str
-    pending: int
-    ignore_failed_deps: bool = False
-
-
-@dataclass
 class Released:
     """What one release did: dependents made runnable (by queue) and dependents cancelled."""
 
@@ -280,14 +270,23 @@ class WorkflowOps(AliasOps):
                 cancelled.append((pk, JobState.CANCELLED))
         return cancelled
 
-    def workflow_missed(self, limit: int) -> list[tuple[int, str]]:
-        """Return ``(job id, state)`` of up to ``limit`` ended steps not handled yet (a lost release)."""
-        from django.db.models import Exists, OuterRef
+    def workflow_missed(self, limit: int, *, ended_before: datetime) -> list[tuple[int, str]]:
+        """Return ``(job id, state)`` of up to ``limit`` steps that ended before ``ended_before`` unhandled.
+
+        A step that ended later may still be on its way to a release thread (its
+        outcome is committed, its release not yet run): it is not missed yet.
+        """
+        from django.db.models import Exists, OuterRef, Q
 
         from ..models import Job
         from ..workflows.models import WorkflowStep
 
-        ended = Job.objects.using(self.alias).filter(pk=OuterRef("job_id"), state__in=sorted(TERMINAL_STATES))
+        # No finished_at (a row written by hand): taken, rather than left waiting forever.
+        ended = Job.objects.using(self.alias).filter(
+            Q(finished_at__lt=ended_before) | Q(finished_at__isnull=True),
+            pk=OuterRef("job_id"),
+            state__in=sorted(TERMINAL_STATES),
+        )
         ids = list(
             WorkflowStep.objects.using(self.alias)
             .filter(done=False)
@@ -305,4 +304,4 @@ def _by_amount(counts: Mapping[K, int]) -> list[tuple[int, list[K]]]:
     return [(n, sorted(keys, key=str)) for n, keys in sorted(groups.items())]
 
 
-__all__ = ["FAILED_STATES", "Released", "StepRow", "WorkflowOps"]
+__all__ = ["FAILED_STATES", "Released", "WorkflowOps"]

@@ -4,73 +4,57 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import F
 
 from ..states import JobState
 from .alias import AliasOps
-from .workflows import StepRow, _by_amount
+from .workflows import _by_amount
 
-if TYPE_CHECKING:
-    from ..workflows.models import Workflow
+#: A step to insert: ``(job id, workflow id, name, dependencies left, ignore_failed_deps)``.
+StepRow = tuple[int, Any, str, int, bool]
+#: A dependency edge to insert: ``(workflow id, dependency's job id, dependent's job id)``.
+EdgeRow = tuple[Any, int, int]
+
+_STEP_COLUMNS = ("job_id", "workflow_id", "name", "pending", "ignore_failed_deps", "done")
+_EDGE_COLUMNS = ("workflow_id", "dependency_id", "dependent_id")
 
 
 class WorkflowWriteOps(AliasOps):
     """The writing half of the workflow SQL, mixed into :class:`djobs.db.base.DatabaseOps`."""
 
+    def _workflow_keys(self, ids: Sequence[Any]) -> dict[Any, Any]:
+        """Return each workflow id as this database stores it (a UUID is a string or 32 hex digits)."""
+        from ..workflows.models import Workflow
+
+        field = Workflow._meta.pk
+        assert field is not None
+        return {pk: field.get_db_prep_value(pk, self.connection, prepared=False) for pk in set(ids)}
+
     def workflow_insert(self, workflows: Sequence[tuple[Any, str, int]], *, now: datetime) -> None:
         """Insert running workflows from ``(id, name, steps)``."""
-        from ..workflows.models import Workflow as WorkflowModel
         from ..workflows.models import WorkflowState
 
-        field = WorkflowModel._meta.pk
-        assert field is not None
         created = self.connection.ops.adapt_datetimefield_value(now)
+        keys = self._workflow_keys([pk for pk, _, _ in workflows])
         self._insert_rows(
             "djobs_workflow",
             ("id", "name", "state", "size", "remaining", "created_at"),
-            [
-                (field.get_db_prep_value(pk, self.connection), name, WorkflowState.RUNNING, n, n, created)
-                for pk, name, n in workflows
-            ],
+            [(keys[pk], name, WorkflowState.RUNNING, n, n, created) for pk, name, n in workflows],
         )
 
-    def workflow_insert_steps(
-        self,
-        steps: Sequence[tuple[Workflow, StepRow]],
-        edges: Sequence[tuple[Workflow, int, int]],
-    ) -> None:
-        """Insert ``(workflow, step)`` rows and ``(workflow, dependency, dependent)`` edges."""
-        from ..workflows.models import Workflow as WorkflowModel
-
-        # Plain multi-row INSERTs: building a model instance per row cost more than the SQL.
-        field = WorkflowModel._meta.pk
-        assert field is not None
-        keys: dict[Any, Any] = {}
-
-        def key(workflow: Workflow) -> Any:
-            if workflow.pk not in keys:
-                keys[workflow.pk] = field.get_db_prep_value(workflow.pk, self.connection, prepared=False)
-            return keys[workflow.pk]
-
+    def workflow_insert_steps(self, steps: Sequence[StepRow], edges: Sequence[EdgeRow]) -> None:
+        """Insert step rows and dependency edges (plain multi-row INSERTs; COPY on PostgreSQL)."""
+        keys = self._workflow_keys([step[1] for step in steps] + [edge[0] for edge in edges])
         self._insert_rows(
             "djobs_workflow_step",
-            ("job_id", "workflow_id", "name", "pending", "ignore_failed_deps", "done"),
-            [(s.job_id, key(w), s.name, s.pending, s.ignore_failed_deps, False) for w, s in steps],
+            _STEP_COLUMNS,
+            [(pk, keys[wf], name, n, ignore, False) for pk, wf, name, n, ignore in steps],
         )
-        self._insert_rows(
-            "djobs_workflow_edge",
-            ("workflow_id", "dependency_id", "dependent_id"),
-            [(key(w), a, b) for w, a, b in edges],
-        )
+        self._insert_rows("djobs_workflow_edge", _EDGE_COLUMNS, [(keys[wf], a, b) for wf, a, b in edges])
 
     def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if len(rows) >= 50 and self.connection.vendor == "postgresql":
-            from .postgres_workflows import copy_rows  # COPY: several times faster than INSERT
-
-            copy_rows(self.connection, table, columns, rows)
-            return
         marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
         head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
         with self.connection.cursor() as cursor:
@@ -123,4 +107,4 @@ class WorkflowWriteOps(AliasOps):
         )
 
 
-__all__ = ["WorkflowWriteOps"]
+__all__ = ["EdgeRow", "StepRow", "WorkflowWriteOps"]

@@ -3,9 +3,11 @@
 A safety net. A step's dependents are normally released by the terminal hook
 right after its outcome commits (djobs.workflows.release); a process that dies
 between that commit and the release would leave them waiting forever. The
-sweeper finds ended steps not marked done (the step index on ``done``) and
-releases them with the same conditional updates, so a step the hook handled
-meanwhile is left alone.
+sweeper finds steps that ended over ``grace`` seconds ago and are not marked
+done (the step index on ``done``) and releases them with the same conditional
+updates, so a step the hook handled meanwhile is left alone. Younger steps
+are left to the release thread, which may simply not have reached them yet
+(a burst of outcomes): its warning names only releases that were lost.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ logger = logging.getLogger("djobs")
 
 @dataclass(frozen=True)
 class WorkflowSweeperConfig:
-    """``interval``: seconds between rounds; ``limit``: ended steps handled per statement."""
+    """``interval``: seconds between rounds; ``limit``: ended steps handled per statement;
+    ``grace``: seconds a step must have ended for before its release counts as missed."""
 
     interval: float = 60.0
     limit: int = 1000
+    grace: float = 60.0
 
     def validate(self) -> None:
         if self.interval <= 0:
             raise ValueError(f"WorkflowSweeperConfig.interval={self.interval!r}: use seconds above 0.")
         if self.limit < 1:
             raise ValueError(f"WorkflowSweeperConfig.limit={self.limit!r}: use at least 1.")
+        if self.grace < 0:
+            raise ValueError(f"WorkflowSweeperConfig.grace={self.grace!r}: use seconds, 0 or more.")
 
 
 class WorkflowSweeper:
@@ -50,7 +56,7 @@ class WorkflowSweeper:
     def run_once(self) -> ServiceResult:
         from ..workflows.release import release_missed
 
-        released = release_missed(self.config.limit)
+        released = release_missed(self.config.limit, self.config.grace)
         if released:
             logger.warning(
                 "djobs workflow sweeper released %d step(s) whose release had been missed",

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from django.db import DatabaseError, connections
 from django.utils import timezone
@@ -30,6 +31,9 @@ logger = logging.getLogger("djobs")
 
 #: Seconds between two sweeps for lost releases, while the release thread runs.
 SWEEP_INTERVAL = 60.0
+#: Seconds since a step ended after which a release it never had counts as missed
+#: (finished_at is the recording worker's clock: this also absorbs clock skew).
+MISSED_AFTER = 60.0
 # Seconds without work after which the thread closes its connection.
 IDLE_CLOSE = 1.0
 # Tries of one release that hit a deadlock or a serialization failure.
@@ -72,12 +76,17 @@ def release_now(jobs: list[TerminalJob]) -> None:
         release(ended)
 
 
-def release_missed(limit: int = 1000) -> int:
-    """Handle ended steps whose release was lost; return how many."""
+def release_missed(limit: int = 1000, grace: float = MISSED_AFTER) -> int:
+    """Handle steps that ended over ``grace`` seconds ago and were never released; return how many.
+
+    Younger ones may be on their way to a release thread: taking them would
+    race it and call them missed when nothing was.
+    """
     total = 0
     ops = get_ops()
+    ended_before = timezone.now() - timedelta(seconds=grace)
     while True:
-        ended = ops.workflow_missed(limit)
+        ended = ops.workflow_missed(limit, ended_before=ended_before)
         if not ended:
             return total
         release(ended)

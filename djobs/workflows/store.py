@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -14,7 +14,8 @@ from django.utils import timezone
 from .. import tracing
 from ..conf import get_settings
 from ..db import get_ops
-from ..db.workflows import FAILED_STATES, StepRow
+from ..db.workflows import FAILED_STATES
+from ..db.workflows_write import EdgeRow, StepRow
 from ..hooks import hooks
 from ..states import STATE_BITS, JobState, is_covered
 from .errors import CycleError, DuplicateStepError, UnknownDependencyError, WorkflowError
@@ -39,8 +40,19 @@ class StepSpec:
     ignore_failed_deps: bool = False
 
 
+_pending_fields: attrgetter[Any] | None = None
+
+
+def _copy(job: PendingJob) -> PendingJob:
+    """Return a shallow copy of ``job`` (copy.copy of a slots dataclass costs several times more)."""
+    global _pending_fields
+    if _pending_fields is None:
+        _pending_fields = attrgetter(*(f.name for f in fields(type(job))))
+    return type(job)(*_pending_fields(job))
+
+
 def _row(spec: StepSpec, workflow_id: str, waiting: bool) -> PendingJob:
-    row = copy.copy(spec.job)
+    row = _copy(spec.job)
     row.meta = {**(row.meta or {}), WORKFLOW_KEY: workflow_id, STEP_KEY: spec.name}
     if waiting:
         row.state = JobState.WAITING
@@ -76,8 +88,6 @@ def insert_workflows(
     All in one transaction, one statement per table and chunk however many
     workflows are given.
     """
-    from .models import Workflow
-
     ops = get_ops()
     ids = [uuid.uuid4() for _ in workflows]
     rows = [
@@ -87,7 +97,6 @@ def insert_workflows(
     ]
     every = [spec for _, specs in workflows for spec in specs]
     with tracing.enqueue_span(rows) as span, transaction.atomic(using=ops.alias):
-        made = [Workflow(id=workflow_id) for workflow_id in ids]
         ops.workflow_insert(
             [(pk, name, len(specs)) for pk, (name, specs) in zip(ids, workflows, strict=True)],
             now=timezone.now(),
@@ -95,18 +104,18 @@ def insert_workflows(
         jobs = ops.job_insert_many(rows, chunk_size=get_settings().BULK_CHUNK_SIZE)
         _refuse_duplicates(every, jobs)
         result: list[tuple[uuid.UUID, dict[str, Job]]] = []
-        steps: list[tuple[Workflow, StepRow]] = []
-        edges: list[tuple[Workflow, int, int]] = []
+        steps: list[StepRow] = []
+        edges: list[EdgeRow] = []
         offset = 0
-        for workflow, (_, specs) in zip(made, workflows, strict=True):
+        for workflow_id, (_, specs) in zip(ids, workflows, strict=True):
             mine = jobs[offset : offset + len(specs)]
             offset += len(specs)
             by_name = {spec.name: job for spec, job in zip(specs, mine, strict=True)}
-            result.append((workflow.pk, by_name))
+            result.append((workflow_id, by_name))
             for spec in specs:
-                pk = int(by_name[spec.name].pk)
-                steps.append((workflow, StepRow(pk, spec.name, len(spec.deps), spec.ignore_failed_deps)))
-                edges.extend((workflow, int(by_name[dep].pk), pk) for dep in spec.deps)
+                pk = by_name[spec.name].pk
+                steps.append((pk, workflow_id, spec.name, len(spec.deps), spec.ignore_failed_deps))
+                edges.extend((workflow_id, by_name[dep].pk, pk) for dep in spec.deps)
         ops.workflow_insert_steps(steps, edges)
         _notify(jobs)
         hooks.after_insert(jobs)
@@ -179,11 +188,10 @@ def add_step(workflow_id: Any, spec: StepSpec, *, dependents: Sequence[str] = ()
         row = _row(spec, str(workflow_id), pending > 0)
         job = ops.job_insert_many([row], chunk_size=1)[0]
         _refuse_duplicates([spec], [job])
-        workflow = Workflow(pk=workflow_id)
-        edges_out = [(workflow, named[d][0], int(job.pk)) for d in spec.deps]
-        edges_out += [(workflow, int(job.pk), named[d][0]) for d in dependents]
-        step = StepRow(int(job.pk), spec.name, pending, spec.ignore_failed_deps)
-        ops.workflow_insert_steps([(workflow, step)], edges_out)
+        edges_out: list[EdgeRow] = [(workflow_id, named[d][0], int(job.pk)) for d in spec.deps]
+        edges_out += [(workflow_id, int(job.pk), named[d][0]) for d in dependents]
+        step: StepRow = (int(job.pk), workflow_id, spec.name, pending, spec.ignore_failed_deps)
+        ops.workflow_insert_steps([step], edges_out)
         if dependents:
             waiting = ops.workflow_add_waiting(workflow_id, {named[d][0]: 1 for d in dependents})
             if waiting < len(set(dependents)):
