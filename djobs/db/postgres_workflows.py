@@ -113,7 +113,10 @@ class PostgresWorkflowOps(WorkflowOps, WorkflowWriteOps):
                 elif state == JobState.AVAILABLE:
                     result.released.append(int(pk))
                     result.queues.add(queue)
+                else:
+                    result.scheduled.append(int(pk))
         result.released.sort()
+        result.scheduled.sort()
         return []
 
     def workflow_insert(self, workflows: Sequence[tuple[Any, str, int]], *, now: datetime) -> None:
@@ -133,16 +136,18 @@ class PostgresWorkflowOps(WorkflowOps, WorkflowWriteOps):
             return
         # The lines are built here rather than through a generic row writer: one
         # f-string per row is most of what enqueueing a step costs in Python.
+        keys = {pk: str(pk) for pk in {step[1] for step in steps}}
+        keys.update((pk, str(pk)) for pk in {edge[0] for edge in edges} - keys.keys())
         self._copy(
             "djobs_workflow_step",
             _STEP_COLUMNS,
             "".join(
-                f"{pk}\t{wf}\t{_text(name)}\t{n}\t{'t' if ignore else 'f'}\tf\n"
+                f"{pk}\t{keys[wf]}\t{_text(name)}\t{n}\t{'t' if ignore else 'f'}\tf\n"
                 for pk, wf, name, n, ignore in steps
             ),
         )
         if edges:
-            lines = "".join(f"{wf}\t{a}\t{b}\n" for wf, a, b in edges)
+            lines = "".join(f"{keys[wf]}\t{a}\t{b}\n" for wf, a, b in edges)
             self._copy("djobs_workflow_edge", _EDGE_COLUMNS, lines)
 
     def _copy(self, table: str, columns: Sequence[str], text: str) -> None:

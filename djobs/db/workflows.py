@@ -41,6 +41,7 @@ class Released:
 
     queues: set[str] = field(default_factory=set)
     released: list[int] = field(default_factory=list)
+    scheduled: list[int] = field(default_factory=list)  # released, but given a later time
     cancelled: list[MovedJob] = field(default_factory=list)
     finished: int = 0  # workflows this release finished
 
@@ -209,10 +210,10 @@ class WorkflowOps(AliasOps):
         # A step given schedule_in/run_at keeps its time: scheduled until then.
         later = [pk for pk, _, at in rows if at > now]
         due = [(pk, queue) for pk, queue, at in rows if at <= now]
-        if later:
-            jobs.filter(pk__in=later, state=JobState.WAITING).update(
-                state=JobState.SCHEDULED, unique_key=kept_key(JobState.SCHEDULED)
-            )
+        if later and jobs.filter(pk__in=later, state=JobState.WAITING).update(
+            state=JobState.SCHEDULED, unique_key=kept_key(JobState.SCHEDULED)
+        ):
+            result.scheduled.extend(later)
         if due:
             moved = jobs.filter(pk__in=[pk for pk, _ in due], state=JobState.WAITING).update(
                 state=JobState.AVAILABLE, scheduled_at=now, unique_key=kept_key(JobState.AVAILABLE)

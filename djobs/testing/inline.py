@@ -43,9 +43,25 @@ def _insert(rows: list[PendingJob]) -> list[Job]:
 
 def run_inline(rows: list[PendingJob]) -> list[Job]:
     """Insert ``rows``, run each new job now, and return the rows as they ended."""
+    return run_inserted(_insert(rows))
+
+
+def join_run(jobs: list[Job]) -> bool:
+    """Add ``jobs`` (made runnable meanwhile: released workflow steps) to the inline run in progress.
+
+    Return False when no inline run is in progress.
+    """
+    waiting = _waiting.get()
+    if waiting is None:
+        return False
+    waiting.extend(jobs)
+    return True
+
+
+def run_inserted(jobs: list[Job]) -> list[Job]:
+    """Run the new jobs among ``jobs``, just inserted, now; return the rows as they ended."""
     from ..models import Job
 
-    jobs = _insert(rows)
     # Copies: the rows returned to the caller keep their inserted state until refreshed.
     fresh = [copy.copy(job) for job in jobs if not job.duplicate]
     waiting = _waiting.get()
@@ -76,4 +92,4 @@ def run_inline(rows: list[PendingJob]) -> list[Job]:
     return refreshed
 
 
-__all__ = ["run_inline"]
+__all__ = ["join_run", "run_inline", "run_inserted"]

@@ -72,8 +72,16 @@ def release(ended: Sequence[tuple[int, str]]) -> Released:
 def release_now(jobs: list[TerminalJob]) -> None:
     """Release the dependents of the steps among ``jobs`` in this thread (the hook's ``call``)."""
     ended = ended_steps(jobs)
-    if ended:
-        release(ended)
+    if not ended:
+        return
+    result = release(ended)
+    if (result.released or result.scheduled) and get_settings().TESTING == "inline":
+        # Inline mode runs a workflow to its end: released steps join the run.
+        from ..models import Job
+        from ..testing.inline import join_run
+
+        ids = sorted([*result.released, *result.scheduled])
+        join_run(list(Job.objects.using(get_ops().alias).filter(pk__in=ids).order_by("pk")))
 
 
 def release_missed(limit: int = 1000, grace: float = MISSED_AFTER) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from copy import copy
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -112,15 +113,29 @@ def insert_workflows(
             offset += len(specs)
             by_name = {spec.name: job for spec, job in zip(specs, mine, strict=True)}
             result.append((workflow_id, by_name))
+            pks = {name: job.id for name, job in by_name.items()}
             for spec in specs:
-                pk = by_name[spec.name].pk
+                pk = pks[spec.name]
                 steps.append((pk, workflow_id, spec.name, len(spec.deps), spec.ignore_failed_deps))
-                edges.extend((workflow_id, by_name[dep].pk, pk) for dep in spec.deps)
+                for dep in spec.deps:
+                    edges.append((workflow_id, pks[dep], pk))
         ops.workflow_insert_steps(steps, edges)
         _notify(jobs)
         hooks.after_insert(jobs)
         tracing.enqueued(span, jobs)
+    if get_settings().TESTING == "inline":
+        return _run_inline(result, jobs)
     return result
+
+
+def _run_inline(
+    result: list[tuple[uuid.UUID, dict[str, Job]]], jobs: list[Job]
+) -> list[tuple[uuid.UUID, dict[str, Job]]]:
+    """Run the workflows to their end now, in dependency order; return their steps as they ended."""
+    from ..testing.inline import run_inserted
+
+    ended = {job.id: job for job in run_inserted(jobs)}
+    return [(pk, {name: ended[job.id] for name, job in steps.items()}) for pk, steps in result]
 
 
 def add_step(workflow_id: Any, spec: StepSpec, *, dependents: Sequence[str] = ()) -> Job:
@@ -201,6 +216,12 @@ def add_step(workflow_id: Any, spec: StepSpec, *, dependents: Sequence[str] = ()
                 )
         _notify([job])
         hooks.after_insert([job])
+    if get_settings().TESTING == "inline" and job.state != JobState.WAITING:
+        from ..testing.inline import join_run, run_inserted
+
+        # Inside an inline run (the step adding it), the new step joins it.
+        if not join_run([copy(job)]):
+            return run_inserted([job])[0]
     return job
 
 
