@@ -168,10 +168,10 @@ def run(
     try:
         with transaction.atomic(using=alias):
             begun = True
-            # First of the commit's callbacks: once it ran, the transaction committed,
-            # whatever a later callback (or a JobTimeout landing now) raises.
-            transaction.on_commit(lambda: commits.append(True), using=alias)
             if completion is not None:
+                # First of the commit's callbacks: once it ran, the transaction committed,
+                # whatever a later callback (or a JobTimeout landing now) raises.
+                transaction.on_commit(lambda: commits.append(True), using=alias)
                 completion.begin(job)
             with transaction.atomic(using=alias) if savepoint else contextlib.nullcontext():
                 execution = execute()
