@@ -146,12 +146,6 @@ def test_a_paused_worker_holding_a_row_lock_is_ended_so_the_rescued_attempt_comp
     assert signalled(signal_file)[0] == f"1 {paused_id}"
 
 
-@pytest.mark.xfail(
-    "connection.vendor == 'sqlite'",
-    strict=True,
-    reason="known, open: on SQLite the dispatcher's main loop waits for the write lock the job holds, "
-    "so its watchdog sees the deadline only after the job committed (it completes late)",
-)
 def test_an_atomic_job_timing_out_after_its_writes_leaves_no_effect_and_is_retryable(
     runjobs: Callable[..., RunJobs],
 ) -> None:

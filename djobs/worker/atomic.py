@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -34,10 +35,12 @@ from django.utils import timezone
 from ..batches.tagging import BATCH_KEY
 from ..conf import get_settings
 from ..context import stop_request
+from ..exceptions import JobTimeout
 from ..hooks import TerminalJob, hooks
 from ..outcomes import Snooze
 from ..transitions import COMPLETED, Transition
 from ..workflows.store import WORKFLOW_KEY
+from .timeouts import raise_in_thread
 
 if TYPE_CHECKING:
     from ..db.base import DatabaseOps
@@ -165,28 +168,34 @@ def run(
     execution: Execution | None = None
     transition: Transition | None = None
     begun = False
+    deadline = job.__dict__.get(DEADLINE)
+    guard = _DeadlineGuard(deadline) if savepoint and deadline is not None else None
     try:
-        with transaction.atomic(using=alias):
-            begun = True
-            if completion is not None:
-                # First of the commit's callbacks: once it ran, the transaction committed,
-                # whatever a later callback (or a JobTimeout landing now) raises.
-                transaction.on_commit(lambda: commits.append(True), using=alias)
-                completion.begin(job)
-            with transaction.atomic(using=alias) if savepoint else contextlib.nullcontext():
-                execution = execute()
-                transition = decide(execution)
-                if transition.outcome != COMPLETED:
-                    transaction.set_rollback(True, using=alias)
-                elif completion is None:
-                    ended = "committed"
-                elif completion.complete(job, transition):
-                    ended = "written"
-                else:
-                    transaction.set_rollback(True, using=alias)
-                    ended = "fenced"
-            if completion is not None:
-                noted = completion.beat(began)
+        try:
+            with transaction.atomic(using=alias):
+                begun = True
+                if completion is not None:
+                    # First of the commit's callbacks: once it ran, the transaction committed,
+                    # whatever a later callback (or a JobTimeout landing now) raises.
+                    transaction.on_commit(lambda: commits.append(True), using=alias)
+                    completion.begin(job)
+                with transaction.atomic(using=alias) if savepoint else contextlib.nullcontext():
+                    execution = execute()
+                    transition = decide(execution)
+                    if transition.outcome != COMPLETED:
+                        transaction.set_rollback(True, using=alias)
+                    elif completion is None:
+                        ended = "committed"
+                    elif completion.complete(job, transition):
+                        ended = "written"
+                    else:
+                        transaction.set_rollback(True, using=alias)
+                        ended = "fenced"
+                if completion is not None:
+                    noted = completion.beat(began)
+        finally:
+            if guard is not None:
+                guard.close()  # no JobTimeout from it once this returns
     except BaseException as exc:
         if commits and execution is not None and transition is not None:
             # After the commit: the attempt is written as it ended; only the error is told.
@@ -260,6 +269,34 @@ def run(
             extra={"job_id": job.id, "job_path": job.path, "attempt": job.attempt, "outcome": "fenced"},
         )
     return execution, transition
+
+
+class _DeadlineGuard:
+    """On a single-writer database, raise ``JobTimeout`` in the job's thread at its deadline.
+
+    The watchdog runs in the dispatcher's main loop, whose maintenance writes
+    wait for the write lock this job's transaction holds: it would see the
+    deadline only after the job committed, and the job would complete late.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self._lock = threading.Lock()
+        self._open = True
+        self._thread_id = threading.get_ident()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._open:
+                self._open = False
+                raise_in_thread(self._thread_id, JobTimeout)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._open = False
 
 
 def atomic_queues(default_queue: str) -> dict[str, str]:
