@@ -140,3 +140,54 @@ def test_pruning_while_a_workflow_runs_keeps_the_jobs_of_an_open_batch() -> None
     assert ops.workflow_any_unfinished()
     assert ops.job_delete_finished_outside_workflows(state="completed", before=timezone.now(), limit=10) == 0
     assert Job.objects.filter(pk=in_batch.pk).exists()
+
+
+def test_workflow_release_of_a_step_and_its_dependent_together_handles_each_once() -> None:
+    # The dependent ran early (an operator's "run now"), so both ended before any release.
+    wf = Workflow()
+    wf.add("a", wj.step.new())
+    wf.add("b", wj.step.new(), deps=["a"])
+    wf.add("c", wj.step.new(), deps=["b"])
+    jobs = wf.enqueue()
+    complete(jobs["a"])
+    complete(jobs["b"])
+    ended = [(jobs["a"].pk, "completed"), (jobs["b"].pk, "completed")]
+    result = get_ops().workflow_release(ended, now=timezone.now())
+    assert result.released == [jobs["c"].pk]
+    done = WorkflowStep.objects.filter(done=True).values_list("job_id", flat=True)
+    assert sorted(done) == [jobs["a"].pk, jobs["b"].pk]
+    assert WorkflowStep.objects.get(job_id=jobs["c"].pk).pending == 0
+    assert WorkflowRow.objects.get().remaining == 1
+
+
+def test_workflow_release_finishes_the_workflow_when_its_last_steps_end() -> None:
+    jobs = two_steps()
+    complete(jobs["a"])
+    ops = get_ops()
+    ops.workflow_release([(jobs["a"].pk, "completed")], now=timezone.now())
+    complete(jobs["b"])
+    now = timezone.now()
+    assert ops.workflow_release([(jobs["b"].pk, "completed")], now=now).finished == 1
+    row = WorkflowRow.objects.get()
+    assert (row.state, row.remaining, row.finished_at) == ("finished", 0, now)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_round_of_completed_steps_is_released_in_one_statement(
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    chains = Workflow.enqueue_many([chain_of_two() for _ in range(20)])
+    firsts = [jobs["a"] for jobs in chains]
+    Job.objects.filter(pk__in=[job.pk for job in firsts]).update(
+        state="completed", finished_at=timezone.now()
+    )
+    with django_assert_num_queries(3):  # BEGIN, the release, COMMIT
+        result = get_ops().workflow_release([(job.pk, "completed") for job in firsts], now=timezone.now())
+    assert result.released == sorted(jobs["b"].pk for jobs in chains)
+
+
+def chain_of_two() -> Workflow:
+    wf = Workflow()
+    wf.add("a", wj.step.new())
+    wf.add("b", wj.step.new(), deps=["a"])
+    return wf
