@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from djobs import Workflow
@@ -173,7 +176,7 @@ def test_workflow_release_finishes_the_workflow_when_its_last_steps_end() -> Non
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_round_of_completed_steps_is_released_in_one_statement(
+def test_on_postgresql_a_round_of_completed_steps_is_released_in_two_statements(
     django_assert_num_queries,  # type: ignore[no-untyped-def]
 ) -> None:
     chains = Workflow.enqueue_many([chain_of_two() for _ in range(20)])
@@ -181,7 +184,7 @@ def test_on_postgresql_a_round_of_completed_steps_is_released_in_one_statement(
     Job.objects.filter(pk__in=[job.pk for job in firsts]).update(
         state="completed", finished_at=timezone.now()
     )
-    with django_assert_num_queries(3):  # BEGIN, the release, COMMIT
+    with django_assert_num_queries(4):  # BEGIN, the workflows' locks, the release, COMMIT
         result = get_ops().workflow_release([(job.pk, "completed") for job in firsts], now=timezone.now())
     assert result.released == sorted(jobs["b"].pk for jobs in chains)
 
@@ -191,3 +194,44 @@ def chain_of_two() -> Workflow:
     wf.add("a", wj.step.new())
     wf.add("b", wj.step.new(), deps=["a"])
     return wf
+
+
+def test_a_release_waiting_for_the_workflow_lock_counts_the_step_added_meanwhile() -> None:
+    # A step adds a step after "a" while "a" ends: the release waits for the
+    # workflow's lock, then must see the new edge, or the new step waits forever.
+    from djobs.workflows.store import StepSpec, add_step
+
+    jobs = two_steps()
+    workflow_id = WorkflowRow.objects.get().pk
+    complete(jobs["a"])
+    added, go = threading.Event(), threading.Event()
+    released: list[Any] = []
+
+    def add() -> None:
+        try:
+            with transaction.atomic():
+                add_step(workflow_id, StepSpec("x", wj.step.new(), ("a",)))
+                added.set()
+                go.wait(10)
+        finally:
+            connections.close_all()
+
+    def release() -> None:
+        try:
+            released.append(get_ops().workflow_release([(jobs["a"].pk, "completed")], now=timezone.now()))
+        finally:
+            connections.close_all()
+
+    adding = threading.Thread(target=add)
+    adding.start()
+    assert added.wait(10)
+    releasing = threading.Thread(target=release)
+    releasing.start()
+    time.sleep(0.5)  # the release is waiting for the lock the adding transaction holds
+    go.set()
+    adding.join(10)
+    releasing.join(10)
+    x = WorkflowStep.objects.get(name="x")
+    assert Job.objects.get(pk=x.job_id).state == "available"
+    assert x.pending == 0
+    assert sorted(released[0].released) == sorted([jobs["b"].pk, x.job_id])

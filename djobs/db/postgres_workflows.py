@@ -1,8 +1,9 @@
 """Workflows on PostgreSQL: rows written with COPY, and a round of completed steps released in one statement.
 
 The generic release (djobs.db.workflows) takes about eight statements per
-round; here a round whose ended steps all completed is one statement of
-data-modifying CTEs with the same conditional updates. Rounds with a failed
+round; here a round whose ended steps all completed is two: the workflows'
+locks, then one statement of data-modifying CTEs with the same conditional
+updates. Rounds with a failed
 step (cancelling dependents, rare) keep the generic path.
 """
 
@@ -27,10 +28,19 @@ def _kept_key(state: str) -> str:
     return f"CASE WHEN (j.unique_states & {STATE_BITS[state]}) <> 0 THEN j.unique_key END"
 
 
-# Why each part is shaped so:
-# - ``locked`` takes the workflows' rows first, in id order, as adding a step
-#   does, so the two wait for each other instead of deadlocking; the count in
-#   ``flipped``'s WHERE is a one-time filter, so it runs to the end first.
+# The workflows' rows are locked first, in id order, by a statement of their
+# own (_LOCK_SQL), as adding a step does: the two wait for each other instead
+# of deadlocking, and the release statement, started once the locks are held,
+# reads a snapshot that holds every edge a step added before them. (Inside one
+# statement the snapshot is taken before the lock wait: an edge added
+# meanwhile would be missed and its step left waiting forever.)
+_LOCK_SQL = """
+SELECT id FROM djobs_workflow
+WHERE id IN (SELECT workflow_id FROM djobs_workflow_step WHERE job_id = ANY(%s::bigint[]) AND NOT done)
+ORDER BY id FOR UPDATE
+"""
+
+# Why each part of the release is shaped so:
 # - ``flipped`` is the exactly-once guard: only the transaction that turns
 #   ``done`` on releases a step's dependents (a concurrent one re-checks the
 #   flag after the row lock and skips it).
@@ -39,20 +49,13 @@ def _kept_key(state: str) -> str:
 #   longer matters). Concurrent decrements of one fan-in step serialise on its
 #   row, and each sees the count the other left.
 # - ``moved`` moves a dependent only where it is still waiting.
-# - ``= ANY(ARRAY(SELECT ...))`` hands each UPDATE its row ids as one array, so
-#   it reads them through the primary key whatever the planner guesses of a
-#   CTE's size (a join chose to scan every waiting job): O(the edges) per round.
+# - ``= ANY(...)`` hands each UPDATE its row ids as one array, so it reads
+#   them through the primary key whatever the planner guesses of a CTE's size
+#   (a join chose to scan every waiting job): O(the edges) per round.
 _RELEASE_SQL = f"""
-WITH locked AS MATERIALIZED (
-    SELECT id FROM djobs_workflow
-    WHERE id IN (
-        SELECT workflow_id FROM djobs_workflow_step WHERE job_id = ANY(%(ids)s::bigint[]) AND NOT done
-    )
-    ORDER BY id FOR UPDATE
-),
-flipped AS (
+WITH flipped AS (
     UPDATE djobs_workflow_step SET done = TRUE
-    WHERE job_id = ANY(%(ids)s::bigint[]) AND NOT done AND (SELECT count(*) FROM locked) > 0
+    WHERE job_id = ANY(%(ids)s::bigint[]) AND NOT done
     RETURNING job_id, workflow_id
 ),
 counted AS (
@@ -62,7 +65,7 @@ counted AS (
         finished_at = CASE WHEN w.remaining - f.n <= 0 AND w.state = 'running'
                            THEN %(now)s ELSE w.finished_at END
     FROM (SELECT workflow_id, count(*) AS n FROM flipped GROUP BY workflow_id) AS f
-    WHERE w.id = f.workflow_id AND w.id = ANY(ARRAY(SELECT id FROM locked))
+    WHERE w.id = f.workflow_id AND w.id = ANY(%(workflows)s::uuid[])
     RETURNING w.finished_at IS NOT DISTINCT FROM %(now)s AS finished
 ),
 waits AS (
@@ -105,8 +108,13 @@ class PostgresWorkflowOps(WorkflowOps, WorkflowWriteOps):
     ) -> list[tuple[int, str]]:
         if any(state != JobState.COMPLETED for _, state in ended):
             return super()._release_round(ended, now, result)
+        ids = sorted(pk for pk, _ in ended)
         with self.connection.cursor() as cursor:
-            cursor.execute(_RELEASE_SQL, {"ids": sorted(pk for pk, _ in ended), "now": now})
+            cursor.execute(_LOCK_SQL, [ids])
+            workflows = [pk for (pk,) in cursor.fetchall()]
+            if not workflows:
+                return []
+            cursor.execute(_RELEASE_SQL, {"ids": ids, "workflows": workflows, "now": now})
             for pk, queue, state, finished in cursor.fetchall():
                 if pk is None:
                     result.finished += int(finished)
