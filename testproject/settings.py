@@ -73,9 +73,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": str(BASE_DIR / f"test-{os.environ.get('DJOBS_TEST_ID', 'main')}.sqlite3")
     }
 else:
-    DATABASES["default"]["TEST"] = {
-        "NAME": f"test_djobs_{os.environ.get('DJOBS_TEST_ID', 'main')}"
-    }
+    DATABASES["default"]["TEST"] = {"NAME": f"test_djobs_{os.environ.get('DJOBS_TEST_ID', 'main')}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     # MySQL and MariaDB: full Unicode, and binary comparison as on PostgreSQL and
     # SQLite (the default collations would make queue "Emails" the same as "emails").

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "docs" / "quickstart.md"
 
-JOBS = '''from djobs import job
+JOBS = """from djobs import job
 
 
 @job(max_attempts=3)
@@ -24,14 +24,14 @@ def add(a: int, b: int) -> int:
 @job(max_attempts=1)
 def charge(order_id: int) -> None:
     raise ConnectionError(f"payment gateway timed out for order {order_id}")
-'''
-SETTINGS = '''
+"""
+SETTINGS = """
 INSTALLED_APPS += ["djobs", "shop"]
 DATABASES["default"]["OPTIONS"] = {
     "init_command": "PRAGMA journal_mode=WAL;",
     "transaction_mode": "IMMEDIATE",
 }
-'''
+"""
 
 
 def documented_burst() -> list[str]:
