@@ -37,8 +37,6 @@ def send_email(to: str, subject: str, body: str) -> str:
     if not sent:
         raise ConnectionError(f"the mail backend did not send to {to!r}")
     return to
-
-
 # --8<-- [end:email]
 
 
@@ -59,8 +57,6 @@ def process_invoice(invoice_id: int) -> str:
             f"Your invoice for {invoice.amount_cents / 100:.2f} is attached ({pdf_name}).",
         )
     return pdf_name
-
-
 # --8<-- [end:invoice]
 
 
@@ -87,8 +83,6 @@ def process_payment(payment_id: int) -> str:
         raise  # a failed attempt: retried with backoff
     Payment.objects.filter(pk=payment_id).update(status=Payment.Status.COMPLETED, gateway_ref=ref)
     return ref
-
-
 # --8<-- [end:payment]
 
 
@@ -103,8 +97,6 @@ def book_payment(payment_id: int, gateway_ref: str) -> str:
     # Exists only if this attempt commits, like the booking: a retry never finds a half.
     send_email.enqueue("billing@example.com", f"Payment {payment_id} received", gateway_ref)
     return gateway_ref
-
-
 # --8<-- [end:payment_atomic]
 
 
@@ -129,8 +121,6 @@ def update_timezone(customer_id: int, backfill: bool = False) -> str:
         if next_id is not None:
             update_timezone.using(schedule_in=BACKFILL_DELAY).enqueue(next_id, backfill=True)
     return lookup_timezone(customer)
-
-
 # --8<-- [end:backfill]
 
 
@@ -145,8 +135,6 @@ def backfill_timezones(ctx: JobContext) -> int:
         updated += 1
         time.sleep(BACKFILL_DELAY)  # the service's rate limit; a deploy interrupts after this customer
     return updated
-
-
 # --8<-- [end:backfill_each]
 
 
@@ -157,6 +145,4 @@ def sync_customer(customer_id: int, reason: str = "") -> str:
     customer = Customer.objects.get(pk=customer_id)
     Customer.objects.filter(pk=customer_id).update(timezone=lookup_timezone(customer))
     return customer.email
-
-
 # --8<-- [end:unique]
