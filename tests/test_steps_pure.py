@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import models
 from django.db.models import F
 
 from djobs.durable import Interrupted, StepError
@@ -94,3 +95,42 @@ def test_interruptions_past_the_limit_use_up_attempts_and_say_so() -> None:
     assert t.error is not None and "more than MAX_INTERRUPTIONS (10)" in t.error["error"]
     last = interrupted(Job(attempt=3, max_attempts=3), 11)
     assert (last.state, last.outcome) == ("discarded", "exhausted")
+
+
+class NullableKey(models.Model):  # noqa: DJ008
+    code = models.IntegerField(null=True, unique=True)
+
+    class Meta:
+        app_label = "testapp"
+        managed = False
+
+
+class Parent(models.Model):  # noqa: DJ008
+    class Meta:
+        app_label = "testapp"
+        managed = False
+
+
+class InheritingChild(Parent):  # noqa: DJ008
+    class Meta:
+        app_label = "testapp"
+        managed = False
+
+
+def test_a_nullable_unique_key_is_refused_naming_the_field_and_the_fix() -> None:
+    with pytest.raises(StepError) as raised:
+        ordering_key(NullableKey.objects.order_by("code"), "rows")
+    assert "is ordered by 'code', which may be NULL" in str(raised.value)
+    assert "Make testapp.NullableKey.code NOT NULL" in str(raised.value)
+    assert "order_by('pk')" in str(raised.value)
+
+
+def test_a_reversed_queryset_is_descending_and_a_reversed_descending_one_ascending() -> None:
+    assert ordering_key(Row.objects.order_by("pk").reverse(), "rows").descending
+    assert not ordering_key(Row.objects.order_by("-pk").reverse(), "rows").descending
+
+
+def test_a_multi_table_child_ordered_by_pk_iterates_by_its_parent_link() -> None:
+    key = ordering_key(InheritingChild.objects.order_by("pk"), "rows")
+    assert (key.name, key.attname, key.descending) == ("parent_ptr", "parent_ptr_id", False)
+    assert "> 7" in str(key.after(InheritingChild.objects.order_by("pk"), 7).query).replace('"', "")

@@ -54,7 +54,8 @@ def ordering_key(queryset: QuerySet[Any], name: str) -> OrderingKey:
         shown = ", ".join(repr(o) if isinstance(o, str) else str(o) for o in ordering) or "no ordering"
         raise StepError(f"{where} is ordered by {shown}; {_FIX}.")
     term = ordering[0]
-    descending = term.startswith("-")
+    # .reverse() flips standard_ordering, not the terms: order_by("pk").reverse() runs descending.
+    descending = term.startswith("-") != (not query.standard_ordering)
     field_name = term.lstrip("-+")
     opts = queryset.model._meta
     if field_name == "pk":
@@ -65,12 +66,24 @@ def ordering_key(queryset: QuerySet[Any], name: str) -> OrderingKey:
         except FieldDoesNotExist:
             raise StepError(f"{where} is ordered by {term!r}, not a field of its model; {_FIX}.") from None
     assert field is not None
-    if field.is_relation or not getattr(field, "concrete", False):
+    # A multi-table-inheritance child's pk is the one-to-one link to its parent: unique,
+    # never null, compared as the parent's id, so order_by("pk") there is a usable key.
+    parent_link = (
+        field.primary_key and field.is_relation and getattr(field.remote_field, "parent_link", False)
+    )
+    if (field.is_relation and not parent_link) or not getattr(field, "concrete", False):
         raise StepError(f"{where} is ordered by {term!r}, a relation; {_FIX}.")
     if not (field.primary_key or field.unique):
         raise StepError(
             f"{where} is ordered by {term!r}, which is not unique: rows sharing a value could be "
             f"skipped on resume; {_FIX}."
+        )
+    if field.null:
+        raise StepError(
+            f"{where} is ordered by {term!r}, which may be NULL: rows with no value have no cursor "
+            f"to resume after (and NULLs sort differently per database), so they would be skipped or "
+            f"read again forever. Make {opts.label}.{field.name} NOT NULL, or "
+            f"{_FIX}."
         )
     return OrderingKey(field.name, field.attname, descending)
 
