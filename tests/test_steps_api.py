@@ -200,3 +200,45 @@ def test_a_queryset_loop_the_job_raised_out_of_is_closed_and_resumes_at_the_fail
     assert visits(job) == Counter(pks)
     attempts = dict(RowVisit.objects.filter(job_id=job.pk).values_list("row", "attempt"))
     assert (attempts[pks[12]], attempts[pks[13]]) == (1, 2)
+
+
+def test_a_reversed_queryset_runs_descending_across_pages_and_resumes_after_an_interruption(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "PAGE_SIZE", 7)  # three pages, the interruption mid-page
+    pks = rows(20)
+    job = dj.visit_rows_reversed.enqueue()
+    with interrupt_job(after_items=9, each="rows"):
+        assert drain_queue(with_recursion=False) == {"interrupted": 1}
+    saved = JobProgress.objects.get(job_id=job.pk).iterations["rows"]
+    assert saved == {"cursor": int(pks[-9]), "items": 9, "done": False}
+    assert drain_queue() == {"completed": 1}
+    job.refresh_from_db()
+    assert job.result == 11
+    assert visits(job) == Counter(pks)
+
+
+@pytest.mark.parametrize("step", [False, True])
+def test_a_step_or_iteration_inside_the_jobs_own_atomic_block_is_refused_naming_the_fix(step: bool) -> None:
+    rows(3)
+    job = dj.rows_in_user_atomic.enqueue(step=step)
+    assert drain_queue() == {"exhausted": 1}
+    job.refresh_from_db()
+    error = job.errors[-1]["error"]
+    what = "ctx.step('one')" if step else "ctx.each('rows')"
+    assert f"{what} in job {job.path} runs inside a transaction.atomic() block" in error
+    assert "Put the atomic block inside" in error
+    assert not RowVisit.objects.filter(job_id=job.pk).exists()
+
+
+def test_an_atomic_block_inside_the_loop_body_is_allowed() -> None:
+    pks = rows(4)
+    job = dj.atomic_inside_the_loop.enqueue()
+    assert drain_queue() == {"completed": 1}
+    assert visits(job) == Counter(pks)
+
+
+def test_a_callable_source_updating_one_cursor_in_place_resumes_at_the_failing_item() -> None:
+    job = dj.mutable_cursor.enqueue(fail_at="item-5")
+    assert drain_queue() == {"retryable": 1, "completed": 1}
+    assert visits(job) == Counter(f"item-{i}" for i in range(10))

@@ -73,6 +73,7 @@ async def astep(
 
 
 def _start_step(progress: Progress, name: str) -> None:
+    _refuse_user_atomic(progress, f"ctx.step({name!r})", "the step's work inside it")
     progress.check(f"before step {name!r}")
     test_plan = plan.active()
     if test_plan is not None and test_plan.during_step == name:
@@ -147,6 +148,30 @@ def _begin(progress: Progress, name: str) -> None:
         )
     if name in progress.steps:
         raise StepError(f"ctx.each({name!r}): {name!r} is already the name of a step of this job.")
+    _refuse_user_atomic(progress, f"ctx.each({name!r})", "the loop body inside it")
+
+
+def _refuse_user_atomic(progress: Progress, what: str, fix: str) -> None:
+    """Refuse a step or iteration run inside the job's own ``transaction.atomic()`` block.
+
+    Its saved positions would outlive work the block then rolls back (items
+    lost), and the heartbeat thread's progress write would wait on the block's
+    uncommitted progress row (beats stop). An atomic job's transaction is
+    djobs' own (its progress commits with it); a TestCase's wrapper is not
+    the job's.
+    """
+    if progress.atomic or progress.ops is None:
+        return
+    from django.db import connections
+
+    connection = connections[progress.job._state.db or "default"]
+    if any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+        raise StepError(
+            f"{what} in job {progress.job.path} runs inside a transaction.atomic() block: the "
+            "progress it saves would outlive work the block rolls back, and the worker's heartbeat "
+            f"would wait on the block. Put the atomic block inside (around {fix}), or use "
+            "@job(atomic=True) for a job whose work commits all at once."
+        )
 
 
 def _source_key(name: str, source: Any) -> OrderingKey | None:
@@ -207,7 +232,15 @@ def _pair(name: str, pair: Any) -> tuple[Any, Any]:
             f"ctx.each({name!r}): the source yielded {pair!r:.100}; yield (item, cursor) pairs, the "
             "cursor being what the source needs to start after that item."
         )
+    cursor = pair[1]
+    if type(cursor) not in _IMMUTABLE:
+        # A cursor is a value: a source updating one dict in place would otherwise move the
+        # noted position past an item that then fails (it is saved later, at a hand-over).
+        return pair[0], copy.deepcopy(cursor)
     return pair
+
+
+_IMMUTABLE = frozenset({int, str, float, bool, type(None)})
 
 
 def _planned(progress: Progress, name: str, items: Iterator[Any]) -> Iterator[Any]:

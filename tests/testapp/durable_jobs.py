@@ -173,3 +173,57 @@ def rows_fail_once(ctx: JobContext, fail_at: int) -> int:
             raise RuntimeError(f"row {row.n} fails on attempt 1")
         RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
     return ctx.attempt
+
+
+@job(takes_context=True, timeout=None)
+def visit_rows_reversed(ctx: JobContext) -> int:
+    count = 0
+    for row in ctx.each("rows", Row.objects.order_by("pk").reverse(), checkpoint_every=5):
+        RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+        count += 1
+        if count > 100:
+            raise RuntimeError("the loop re-reads its rows")
+    return count
+
+
+@job(takes_context=True, max_attempts=1)
+def rows_in_user_atomic(ctx: JobContext, step: bool) -> None:
+    from django.db import transaction
+
+    with transaction.atomic():
+        if step:
+            ctx.step("one", _mark, ctx, "one")
+        for row in ctx.each("rows", Row.objects.order_by("pk")):
+            RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+
+
+@job(takes_context=True)
+def atomic_inside_the_loop(ctx: JobContext) -> int:
+    from django.db import transaction
+
+    count = 0
+    for row in ctx.each("rows", Row.objects.order_by("pk")):
+        with transaction.atomic():
+            RowVisit.objects.create(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt)
+            count += 1
+    return count
+
+
+def _one_dict_cursor(count: int) -> Any:
+    def source(cursor: dict[str, int] | None) -> Iterator[tuple[str, dict[str, int]]]:
+        state = {"next": 0 if cursor is None else cursor["next"]}
+        while state["next"] < count:
+            i = state["next"]
+            state["next"] += 1
+            yield f"item-{i}", state  # the same dict, updated in place
+
+    return source
+
+
+@job(takes_context=True, backoff=lambda attempt: 0)
+def mutable_cursor(ctx: JobContext, fail_at: str) -> int:
+    for item in ctx.each("items", _one_dict_cursor(10)):
+        if item == fail_at and ctx.attempt == 1:
+            raise RuntimeError(f"{item} fails on attempt 1")
+        RowVisit.objects.create(row=item, job_id=ctx.job.pk, attempt=ctx.attempt)
+    return ctx.attempt
