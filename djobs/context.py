@@ -125,7 +125,12 @@ class JobContext:
         return await astep(self.job, name, fn, args, kwargs)
 
     def each(
-        self, name: str, source: Any, *, checkpoint_every: int | timedelta | None = None
+        self,
+        name: str,
+        source: Any,
+        *,
+        checkpoint_every: int | timedelta | None = None,
+        batch: int | None = None,
     ) -> Iterator[Any]:
         """Iterate ``source``, resuming after the last finished item of an earlier attempt.
 
@@ -138,10 +143,19 @@ class JobContext:
 
             for product in ctx.each("rows", Product.objects.order_by("pk")):
                 index(product)
+
+        With ``batch=N`` it yields lists of up to N items, a list finished
+        when the loop asks for the next one (for bulk writes; never batch
+        ``ctx.each`` with islice, batched or list(): an item counts as
+        finished when the next is asked for, so the items of a batch that
+        fails would be skipped)::
+
+            for products in ctx.each("rows", Product.objects.order_by("pk"), batch=500):
+                Index.objects.bulk_create(index_rows(products))
         """
         from .durable.runtime import each
 
-        return each(self.job, name, source, checkpoint_every)
+        return each(self.job, name, source, checkpoint_every, batch)
 
     def aeach(
         self, name: str, source: Any, *, checkpoint_every: int | timedelta | None = None

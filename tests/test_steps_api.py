@@ -242,3 +242,42 @@ def test_a_callable_source_updating_one_cursor_in_place_resumes_at_the_failing_i
     job = dj.mutable_cursor.enqueue(fail_at="item-5")
     assert drain_queue() == {"retryable": 1, "completed": 1}
     assert visits(job) == Counter(f"item-{i}" for i in range(10))
+
+
+def test_a_batch_that_fails_runs_again_whole_on_the_next_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "PAGE_SIZE", 7)  # batches span pages
+    pks = rows(40)
+    job = dj.batched_rows.enqueue(size=10, fail_at=25)
+    assert drain_queue() == {"retryable": 1, "completed": 1}
+    job.refresh_from_db()
+    assert job.result == [10, 10]  # the attempt resumed at the failing batch
+    assert visits(job) == Counter(pks)
+    saved = JobProgress.objects.get(job_id=job.pk).iterations["rows"]
+    assert saved == {"cursor": int(pks[-1]), "items": 40, "done": True}
+
+
+def test_an_interrupted_batch_loop_stops_after_the_current_batch_and_resumes_after_it() -> None:
+    pks = rows(40)
+    job = dj.batched_rows.enqueue(size=10)
+    with interrupt_job(after_items=15, each="rows"):
+        assert drain_queue(with_recursion=False) == {"interrupted": 1}
+    saved = JobProgress.objects.get(job_id=job.pk).iterations["rows"]
+    assert saved == {"cursor": int(pks[19]), "items": 20, "done": False}
+    assert drain_queue() == {"completed": 1}
+    job.refresh_from_db()
+    assert job.result == [10, 10]
+    assert visits(job) == Counter(pks)
+
+
+def test_a_callable_source_in_batches_resumes_at_the_failing_batch() -> None:
+    job = dj.batched_keys.enqueue(size=4, fail_at="item-13")
+    assert drain_queue() == {"retryable": 1, "completed": 1}
+    assert set(visits(job)) == {f"item-{i}" for i in range(25)}
+    assert set(visits(job).values()) == {1}
+
+
+@pytest.mark.parametrize("batch", [0, -1, True, 2.5])
+def test_a_batch_size_that_is_not_a_positive_int_is_refused_naming_it(batch: object) -> None:
+    result = perform_job(dj.batched_rows, kwargs={"size": batch})
+    assert isinstance(result.exception, StepError)
+    assert f"ctx.each('rows', batch={batch!r}): pass a number of items" in str(result.exception)

@@ -109,14 +109,19 @@ def checkpoint(job: Job) -> None:
 # -- iterations --------------------------------------------------------------------------------
 
 
-def each(job: Job, name: str, source: Any, checkpoint_every: Any) -> Iterator[Any]:
+def each(job: Job, name: str, source: Any, checkpoint_every: Any, batch: int | None = None) -> Iterator[Any]:
     policy = checkpoint_policy(checkpoint_every)
+    size = batch_size(name, batch)
     key = _source_key(name, source)
     progress = progress_of(job)
     _begin(progress, name)
     it = progress.iteration(name)
     if it.done:
         return iter(())
+    if size:
+        from .batches import each_batch
+
+        return each_batch(progress, it, name, source, key, policy, size)
     close = None
     if key is not None:
         # The rows themselves are noted; their cursor is read at a hand-over only.
@@ -130,6 +135,14 @@ def each(job: Job, name: str, source: Any, checkpoint_every: Any) -> Iterator[An
     # The job's end closes the loop even if the job raised out of it (djobs.durable.progress.finish).
     it.stop = loop.close
     return loop
+
+
+def batch_size(name: str, batch: Any) -> int:
+    if batch is None:
+        return 0
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise StepError(f"ctx.each({name!r}, batch={batch!r}): pass a number of items (an int, 1 or more).")
+    return batch
 
 
 def aeach(job: Job, name: str, source: Any, checkpoint_every: Any) -> AsyncIterator[Any]:

@@ -227,3 +227,27 @@ def mutable_cursor(ctx: JobContext, fail_at: str) -> int:
             raise RuntimeError(f"{item} fails on attempt 1")
         RowVisit.objects.create(row=item, job_id=ctx.job.pk, attempt=ctx.attempt)
     return ctx.attempt
+
+
+@job(takes_context=True, backoff=lambda attempt: 0)
+def batched_rows(ctx: JobContext, size: int, fail_at: int | None = None) -> list[int]:
+    sizes = []
+    for batch in ctx.each("rows", Row.objects.order_by("pk"), batch=size):
+        if ctx.attempt == 1 and any(row.n == fail_at for row in batch):
+            raise RuntimeError(f"the bulk write of the batch holding row {fail_at} fails")
+        RowVisit.objects.bulk_create(
+            [RowVisit(row=str(row.pk), job_id=ctx.job.pk, attempt=ctx.attempt) for row in batch]
+        )
+        sizes.append(len(batch))
+    return sizes
+
+
+@job(takes_context=True, backoff=lambda attempt: 0)
+def batched_keys(ctx: JobContext, size: int, fail_at: str) -> int:
+    for batch in ctx.each("keys", lambda cursor: _keys(25, cursor), batch=size):
+        if ctx.attempt == 1 and fail_at in batch:
+            raise RuntimeError(f"the batch holding {fail_at} fails")
+        RowVisit.objects.bulk_create(
+            [RowVisit(row=key, job_id=ctx.job.pk, attempt=ctx.attempt) for key in batch]
+        )
+    return ctx.attempt
