@@ -113,12 +113,21 @@ def retry(jobs: JobSelection, *, restart: bool = False) -> int:
     ``attempt + 1``); its errors stay as history. A unique job holds its key
     again where no other job took it meanwhile. A job with durable steps or
     iterations resumes from its saved progress; ``restart=True`` deletes that
-    progress in the same transaction, so every step and item runs again.
+    progress in the same transaction, so every step and item runs again. A
+    completed job always restarts: its progress holds every step and a done
+    iteration, so resuming would run nothing.
     """
     queryset = eligible("retry", jobs)
     ops = get_ops(queryset.db)
     if not restart:
-        return ops.job_retry(queryset, now=timezone.now())
+        with transaction.atomic(using=queryset.db):
+            completed = list(
+                queryset.filter(state=JobState.COMPLETED).select_for_update().values_list("pk", flat=True)
+            )
+            count = ops.job_retry(queryset, now=timezone.now())
+            if completed:
+                ops.progress_delete(completed)
+        return count
     with transaction.atomic(using=queryset.db):
         # Locked where the database can: a job retried and claimed meanwhile keeps its progress.
         ids = list(queryset.select_for_update().values_list("pk", flat=True))

@@ -52,6 +52,21 @@ def test_a_retry_with_restart_deletes_the_progress_and_runs_every_step_again() -
     assert ran(job, "one") == 2
 
 
+def test_a_retry_of_a_completed_job_runs_it_again_from_the_start() -> None:
+    waiting = failed_after_a_step()
+    Row.objects.bulk_create([Row(n=i) for i in range(3)])
+    job = dj.visit_rows.enqueue()
+    assert drain_queue() == {"completed": 1}
+    Row.objects.bulk_create([Row(n=i) for i in range(2)])
+    assert operations.retry([job.pk, waiting.pk]) == 2
+    assert not JobProgress.objects.filter(job_id=job.pk).exists()
+    assert JobProgress.objects.filter(job_id=waiting.pk).exists()  # a failed job still resumes
+    assert drain_queue() == {"completed": 2}
+    job.refresh_from_db()
+    assert job.result == 5
+    assert ran(waiting, "one") == 1
+
+
 def test_the_admin_job_page_shows_steps_cursor_items_and_interruptions(admin_user: User) -> None:
     Row.objects.bulk_create([Row(n=i) for i in range(5)])
     job = dj.step_then_rows.enqueue()
