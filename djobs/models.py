@@ -223,8 +223,8 @@ class WorkerProcess(models.Model):
     queues = models.JSONField(default=_empty_dict, blank=True)
     started_at = models.DateTimeField(default=dj_timezone.now)
     heartbeat_at = models.DateTimeField(default=dj_timezone.now)
-    #: Database sessions its atomic jobs ran on, ended when it is presumed dead (djobs.db.sessions).
-    sessions = models.JSONField(default=_empty_list, blank=True)
+    #: Job thread -> the database session its atomic jobs run on, ended when it is presumed dead.
+    sessions = models.JSONField(default=_empty_dict, blank=True)
 
     class Meta:
         db_table = "djobs_worker"

@@ -4,7 +4,7 @@ An atomic job's transaction holds row locks until it commits. A worker paused
 (SIGSTOP, a partition) keeps them until the server notices the dead client,
 hours later on TCP keepalive, and the rescued attempt would wait on them. So
 each connection that runs an atomic job adds its session id to its worker's
-row (``djobs_worker.sessions``) once, and the rescuer terminates the sessions
+row (``djobs_worker.sessions``, job thread -> session) once, and the rescuer terminates the sessions
 of the workers it deletes: their locks go, and a late commit fails.
 
 SQLite has no sessions to end (one writer; a paused one holds the file lock).
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 
 from django.db import DatabaseError
@@ -22,19 +23,26 @@ from .alias import AliasOps
 
 logger = logging.getLogger("djobs")
 
-_IDENTIFY = {
+# One statement: this connection's session id under this thread's key, so the
+# object holds one session per job thread however often connections are reopened
+# (CONN_MAX_AGE = 0 opens one per job).
+_REGISTER = {
     # A pid is reused once its backend exits: its start time makes the id unique.
-    "postgresql": "SELECT pid || ':' || CAST(EXTRACT(EPOCH FROM backend_start) AS TEXT) "
-    "FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+    "postgresql": """
+        UPDATE djobs_worker SET sessions =
+            (CASE WHEN jsonb_typeof(sessions) = 'object' THEN sessions ELSE '{}'::jsonb END)
+            || jsonb_build_object(CAST(%s AS TEXT), (
+                SELECT pid || ':' || CAST(EXTRACT(EPOCH FROM backend_start) AS TEXT)
+                FROM pg_stat_activity WHERE pid = pg_backend_pid()))
+        WHERE id = %s
+    """,
     # Connection ids are not reused until the server restarts.
-    "mysql": "SELECT CAST(CONNECTION_ID() AS CHAR)",
-}
-
-_APPEND = {
-    "postgresql": "UPDATE djobs_worker SET sessions = "
-    "COALESCE(sessions, '[]') || jsonb_build_array(CAST(%s AS TEXT)) WHERE id = %s",
-    "mysql": "UPDATE djobs_worker SET sessions = "
-    "JSON_ARRAY_APPEND(COALESCE(sessions, '[]'), '$', %s) WHERE id = %s",
+    "mysql": """
+        UPDATE djobs_worker SET sessions = JSON_SET(
+            IF(JSON_TYPE(sessions) = 'OBJECT', sessions, JSON_OBJECT()),
+            CONCAT('$."', %s, '"'), CAST(CONNECTION_ID() AS CHAR))
+        WHERE id = %s
+    """,
 }
 
 _TERMINATE_PG = """
@@ -60,10 +68,10 @@ class SessionOps(AliasOps):
     """The session half of :class:`djobs.db.base.DatabaseOps` (atomic jobs and the rescuer)."""
 
     def worker_session_register(self, *, worker_id: str) -> None:
-        """Add this connection's session id to ``worker_id``'s row, once per connection."""
+        """Name this connection's session in ``worker_id``'s row (once per connection, per thread)."""
         wrapper = self.connection
-        vendor = wrapper.vendor
-        if vendor not in _IDENTIFY:
+        sql = _REGISTER.get(wrapper.vendor)
+        if sql is None:
             return
         wrapper.ensure_connection()
         raw = wrapper.connection
@@ -71,9 +79,7 @@ class SessionOps(AliasOps):
         if known is not None and known[0] is raw and known[1] == worker_id:
             return
         with wrapper.cursor() as cursor:
-            cursor.execute(_IDENTIFY[vendor])
-            session = cursor.fetchone()[0]
-            cursor.execute(_APPEND[vendor], [session, worker_id])
+            cursor.execute(sql, [str(threading.get_ident()), worker_id])
         wrapper._djobs_session = (raw, worker_id)  # type: ignore[attr-defined]
 
     def session_lock_timeout(self, seconds: float | None) -> None:
@@ -102,7 +108,7 @@ class SessionOps(AliasOps):
         goes on, and skips the rows those sessions still lock.
         """
         wrapper = self.connection
-        if not sessions or wrapper.vendor not in _IDENTIFY:
+        if not sessions or wrapper.vendor not in _REGISTER:
             return 0
         try:
             if wrapper.vendor == "postgresql":

@@ -88,6 +88,8 @@ class WorkerOps(AliasOps):
                 row = cursor.fetchone()
                 if row is not None:
                     sessions = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+                    if isinstance(sessions, dict):  # job thread -> session
+                        sessions = list(sessions.values())
                     deleted[worker_id] = [str(session) for session in sessions or []]
         return deleted
 

@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="workerprocess",
             name="sessions",
-            field=models.JSONField(blank=True, default=djobs.models._empty_list),
+            field=models.JSONField(blank=True, default=djobs.models._empty_dict),
         ),
     ]

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from ..batches.tagging import BATCH_KEY
@@ -245,6 +245,15 @@ def run(
         # Stopped because its row was taken (rescued while this process was paused):
         # the fence would have refused its completion; the rollback is the same.
         ended = "fenced"
+    elif (
+        ended == "rolled back"
+        and completion is not None
+        and isinstance(execution.exception, DatabaseError)
+        and _held(job, alias, completion.worker_id) is False
+    ):
+        # Its session was ended by the rescuer of a paused worker before this
+        # process saw the row taken: a fence, not a failure of the job.
+        ended = "fenced"
     if ended == "written" and completion is not None:
         job.__dict__[_SETTLED] = True
         completion.committed(job, transition)
@@ -331,6 +340,23 @@ def sqlite_warning(atomic_queues: Mapping[str, str], served: Mapping[str, int]) 
 def settled(job: Job) -> bool:
     """Say whether an atomic job's attempt needs no recorder write (committed with its body, or fenced)."""
     return bool(job.__dict__.get(_SETTLED))
+
+
+def _held(job: Job, alias: str, worker_id: str) -> bool | None:
+    """Say whether ``job``'s row is still executing under ``worker_id`` at its attempt (None: unknown)."""
+    from ..models import Job as JobModel
+
+    connections[alias].close_if_unusable_or_obsolete()  # an ended session: reconnect
+    try:
+        row = (
+            JobModel.objects.using(alias)
+            .filter(pk=job.pk)
+            .values_list("state", "worker_id", "attempt")
+            .first()
+        )
+    except DatabaseError:
+        return None
+    return row == ("executing", worker_id, job.attempt)
 
 
 def _cancelled(job: Job, alias: str) -> bool:
