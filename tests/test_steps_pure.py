@@ -134,3 +134,15 @@ def test_a_multi_table_child_ordered_by_pk_iterates_by_its_parent_link() -> None
     key = ordering_key(InheritingChild.objects.order_by("pk"), "rows")
     assert (key.name, key.attname, key.descending) == ("parent_ptr", "parent_ptr_id", False)
     assert "> 7" in str(key.after(InheritingChild.objects.order_by("pk"), 7).query).replace('"', "")
+
+
+def test_a_job_of_a_stopping_worker_starts_its_progress_interrupted() -> None:
+    from djobs.durable.progress import progress_of, worker_stopping
+
+    worker_stopping("w-stopping")
+    try:
+        assert progress_of(Job(path="x", worker_id="w-stopping")).interrupt_requested
+        assert not progress_of(Job(path="x", worker_id="w-running")).interrupt_requested
+    finally:
+        worker_stopping("w-stopping", stopping=False)
+    assert not progress_of(Job(path="x", worker_id="w-stopping")).interrupt_requested

@@ -106,7 +106,9 @@ class Progress:
             str(n): Iteration(str(n), s) for n, s in (row.iterations if row else {}).items()
         }
         self.interruptions = row.interruptions if row else 0
-        self.interrupt_requested = bool(job.__dict__.get(_INTERRUPT))
+        # A job its worker took just as the worker began stopping was not among the running
+        # jobs it asked to stop: the worker's stopping flag asks it too.
+        self.interrupt_requested = bool(job.__dict__.get(_INTERRUPT)) or job.worker_id in _STOPPING
         #: Read after every item: set with interrupt_requested or an iteration's time_due.
         self.attention = self.interrupt_requested
         self.current_step: str | None = None
@@ -213,8 +215,11 @@ class PendingSaves:
         # id(iteration) -> (progress, iteration, seconds, monotonic deadline)
         self._timed: dict[int, tuple[Progress, Iteration, float, float]] = {}
         self._lock = threading.Lock()
-        #: Set at each hand-over: the heartbeat thread waits on it between beats.
+        self._ended: set[int] = set()
+        #: Set when a time-based checkpoint starts: the heartbeat thread re-reads its deadlines.
         self.wake = threading.Event()
+        #: Set at each hand-over: the progress writer thread waits on it.
+        self.due = threading.Event()
 
     def watch(self, progress: Progress, it: Iteration, seconds: float) -> None:
         """Flag ``it`` every ``seconds`` (from the heartbeat thread) until ``unwatch``."""
@@ -243,31 +248,46 @@ class PendingSaves:
     def hand_over(self, progress: Progress) -> None:
         with self._lock:
             self._due[id(progress)] = progress
-        self.wake.set()
+            self._ended.discard(id(progress))
+        self.due.set()
 
     def drop(self, progress: Progress) -> None:
         """Forget ``progress`` (its job ended): nothing of it is written or flagged any more."""
         with self._lock:
             self._due.pop(id(progress), None)
+            self._ended.add(id(progress))
             for key, entry in list(self._timed.items()):
                 if entry[0] is progress:
                     del self._timed[key]
 
     def write(self) -> int:
-        """Write every progress handed over since the last call; return how many were written."""
-        self.wake.clear()
+        """Write every progress handed over since the last call; return how many were written.
+
+        A save that fails is queued again (unless its job ended meanwhile: the
+        job's own last save replaces it), for the next call.
+        """
+        self.due.clear()
         with self._lock:
             due, self._due = list(self._due.values()), {}
+            self._ended.clear()
         written = 0
         for progress in due:
             try:
                 written += progress.save()
-            except Exception as exc:  # the heartbeat thread must go on beating
-                # The next checkpoint or the job's end writes it again.
+            except Exception as exc:  # the writer thread must go on
                 if progress.ops is not None:
                     connections[progress.ops.alias].close_if_unusable_or_obsolete()
                 logger.warning("djobs could not save the progress of job %s: %s", progress.job.pk, exc)
+                with self._lock:
+                    if id(progress) not in self._ended:
+                        self._due.setdefault(id(progress), progress)
         return written
+
+    @property
+    def pending(self) -> bool:
+        """Say whether some progress waits to be written (a hand-over, or a save that failed)."""
+        with self._lock:
+            return bool(self._due)
 
 
 #: The process's pending saves: written by the heartbeat thread (djobs.worker.heartbeat).
@@ -294,6 +314,18 @@ def _atomic(job: Job) -> bool:
         return bool(getattr(registry.lookup(job.path, job.meta), "atomic", False))
     except UnknownJobError:
         return False
+
+
+#: The ids of this process's workers that are shutting down.
+_STOPPING: set[str | None] = set()
+
+
+def worker_stopping(worker_id: str, stopping: bool = True) -> None:
+    """Mark worker ``worker_id`` as shutting down (or no longer): its jobs' progress starts interrupted."""
+    if stopping:
+        _STOPPING.add(worker_id)
+    else:
+        _STOPPING.discard(worker_id)
 
 
 def request_interrupt(job: Job) -> None:
@@ -336,4 +368,13 @@ def finish(job: Job) -> None:
         logger.warning("djobs could not save the progress of job %s: %s", job.pk, exc)
 
 
-__all__ = ["SAVES", "Iteration", "PendingSaves", "Progress", "finish", "progress_of", "request_interrupt"]
+__all__ = [
+    "SAVES",
+    "Iteration",
+    "PendingSaves",
+    "Progress",
+    "finish",
+    "progress_of",
+    "request_interrupt",
+    "worker_stopping",
+]

@@ -68,17 +68,24 @@ class Heartbeat:
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="djobs-heartbeat", daemon=True)
+        # Progress writes wait on row locks and on the database like any write: in a thread
+        # (and on a connection) of their own, they never delay a beat.
+        self._writer = threading.Thread(target=self._write_progress, name="djobs-progress", daemon=True)
 
     def start(self) -> None:
         """Start beating (registration has just refreshed the row: that counts as a beat)."""
         self.last_ok = time.monotonic()
         self._thread.start()
+        self._writer.start()
 
     def stop(self) -> None:
         self._stop.set()
-        progress_saves().wake.set()
-        if self._thread.ident is not None:
-            self._thread.join(5.0)
+        saves = progress_saves()
+        saves.wake.set()
+        saves.due.set()
+        for thread in (self._thread, self._writer):
+            if thread.ident is not None:
+                thread.join(5.0)
 
     @property
     def alive(self) -> bool:
@@ -150,25 +157,40 @@ class Heartbeat:
             )
 
     def _run(self) -> None:
-        # Between beats it also writes the progress jobs hand over at their
-        # checkpoints (djobs.durable), woken by the hand-over, and flags the
-        # iterations whose time-based checkpoint is due.
+        # Between beats it also flags the iterations whose time-based checkpoint
+        # is due (djobs.durable); the progress they hand over is written by
+        # the progress writer thread.
         saves = progress_saves()
         due = time.monotonic() + self.interval
         try:
             while not self._stop.is_set():
                 until = min(due, saves.next_deadline() or due)
                 saves.wake.wait(max(0.0, until - time.monotonic()))
+                saves.wake.clear()
                 if self._stop.is_set():
                     break
                 try:
                     saves.tick(time.monotonic())
-                    saves.write()
                     if time.monotonic() >= due:
                         due = time.monotonic() + self.interval
                         self.beat()
                 except Exception:  # beat() handles database errors; this is any other bug
                     logger.exception("djobs heartbeat failed")
+        finally:
+            connections.close_all()
+
+    def _write_progress(self) -> None:
+        # Woken by a hand-over; a save that failed is tried again a beat interval later.
+        saves = progress_saves()
+        try:
+            while not self._stop.is_set():
+                saves.due.wait(self.interval if saves.pending else None)
+                if self._stop.is_set():
+                    break
+                try:
+                    saves.write()
+                except Exception:  # write() handles database errors; this is any other bug
+                    logger.exception("djobs progress writer failed")
         finally:
             connections.close_all()
 

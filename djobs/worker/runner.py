@@ -27,7 +27,7 @@ from django.utils import timezone
 from .. import registry
 from ..conf import Settings, get_settings
 from ..db import get_ops
-from ..durable.progress import request_interrupt
+from ..durable.progress import request_interrupt, worker_stopping
 from ..exceptions import UnknownJobError
 from ..flow.state import STATE_PAYLOAD, StateWatch
 from ..hooks import hooks
@@ -327,7 +327,9 @@ class Runner:
         for producer in self.producers.values():
             producer.stop_claiming()
         # Jobs inside ctx.each / ctx.checkpoint stop at their next safe point, their
-        # progress saved, and go back to available at once (djobs.durable).
+        # progress saved, and go back to available at once (djobs.durable); a job taken
+        # just after this list was read is asked by the worker's stopping flag.
+        worker_stopping(self.worker_id)
         for running in self._running_jobs():
             request_interrupt(running.job)
         for producer in self.producers.values():
@@ -347,6 +349,7 @@ class Runner:
             self.notifier.stop()
         for producer in self.producers.values():
             producer.stop_threads()
+        worker_stopping(self.worker_id, stopping=False)
         try:
             self.ops.worker_unregister(worker_id=self.worker_id)
         except DatabaseError as exc:
