@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from djobs import operations
 from djobs.durable import StepError, runtime
 from djobs.durable.models import JobProgress
 from djobs.models import Job
@@ -281,3 +282,35 @@ def test_a_batch_size_that_is_not_a_positive_int_is_refused_naming_it(batch: obj
     result = perform_job(dj.batched_rows, kwargs={"size": batch})
     assert isinstance(result.exception, StepError)
     assert f"ctx.each('rows', batch={batch!r}): pass a number of items" in str(result.exception)
+
+
+def test_an_iteration_writes_once_per_checkpoint_not_once_per_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    from djobs.db.progress import ProgressOps
+    from djobs.durable.progress import SAVES
+
+    handed, written = [], []
+    hand_over, progress_save = SAVES.hand_over, ProgressOps.progress_save
+    monkeypatch.setattr(SAVES, "hand_over", lambda progress: handed.append(1) or hand_over(progress))
+    monkeypatch.setattr(
+        ProgressOps, "progress_save", lambda ops, **kw: written.append(1) or progress_save(ops, **kw)
+    )
+    rows(1000)
+    job = dj.visit_rows.enqueue(every=100)
+    assert drain_queue() == {"completed": 1}
+    assert len(handed) == 11  # every 100 items and the end, for the writer thread
+    assert len(written) == 1  # the job's own last save (no writer thread runs in drain_queue)
+    SAVES.write()
+    assert len(written) == 1  # the hand-overs hold what the last save wrote: nothing left to write
+    assert JobProgress.objects.get(job_id=job.pk).iterations["rows"]["items"] == 1000
+
+
+def test_an_operator_retry_of_an_interrupted_then_failed_iteration_resumes_at_the_failing_row() -> None:
+    pks = rows(30)
+    job = dj.rows_fail_once.using(max_attempts=1).enqueue(fail_at=15)
+    with interrupt_job(after_items=10, each="rows"):
+        assert drain_queue(with_recursion=False) == {"interrupted": 1}
+    assert drain_queue() == {"exhausted": 1}
+    assert JobProgress.objects.get(job_id=job.pk).iterations["rows"]["items"] == 15
+    assert operations.retry([job.pk]) == 1
+    assert drain_queue() == {"completed": 1}
+    assert visits(job) == Counter(pks)

@@ -98,11 +98,12 @@ def test_sigkill_during_each_resumes_from_the_last_checkpoint_repeating_at_most_
     wait_until(lambda: state_of(job) == "completed", timeout=90, what="the rescue and the second attempt")
     seen = visits(job)
     assert set(seen) == set(pks), second.output()  # none skipped
-    assert max(seen.values()) <= every + 1  # a row repeats at most checkpoint_every + 1 times
-    assert max(seen.values()) == 2  # the rows after the last checkpoint ran twice
+    twice = sum(1 for count in seen.values() if count > 1)
+    assert 1 <= twice <= every + 1  # only the rows after the last checkpoint (and the one in flight)
+    assert max(seen.values()) == 2
 
 
-def test_time_based_checkpoints_are_written_by_the_heartbeat_thread_while_the_job_runs(
+def test_time_based_checkpoints_are_written_by_the_progress_writer_thread_while_the_job_runs(
     runjobs: Callable[..., RunJobs],
 ) -> None:
     pks = rows(2000)
