@@ -1,10 +1,10 @@
-"""Workflows on PostgreSQL: rows written with COPY, and a round of completed steps released in one statement.
+"""Workflows on PostgreSQL: rows written with COPY, and a round of completed steps released in two statements.
 
 The generic release (djobs.db.workflows) takes about eight statements per
 round; here a round whose ended steps all completed is two: the workflows'
 locks, then one statement of data-modifying CTEs with the same conditional
-updates. Rounds with a failed
-step (cancelling dependents, rare) keep the generic path.
+updates. Rounds with a failed step (cancelling dependents, rare) keep the
+generic path.
 """
 
 from __future__ import annotations

@@ -6,18 +6,16 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..enqueue import PendingJob
 from .errors import DuplicateStepError, WorkflowError
 from .graph import check_graph
 from .store import StepSpec, insert_workflows
 
 if TYPE_CHECKING:
-    from ..enqueue import PendingJob
     from ..models import Job
 
 
 def _check_job(name: str, job: object) -> None:
-    from ..enqueue import PendingJob
-
     if not isinstance(job, PendingJob):
         raise TypeError(
             f"Step {name!r}: {job!r} is not a job; build it with my_job.new(...) (or .using(...).new)."

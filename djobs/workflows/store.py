@@ -92,8 +92,8 @@ def insert_workflows(
     ops = get_ops()
     ids = [uuid.uuid4() for _ in workflows]
     rows = [
-        _row(spec, str(workflow_id), bool(spec.deps))
-        for workflow_id, (_, specs) in zip(ids, workflows, strict=True)
+        _row(spec, key, bool(spec.deps))
+        for key, (_, specs) in zip(map(str, ids), workflows, strict=True)
         for spec in specs
     ]
     every = [spec for _, specs in workflows for spec in specs]
