@@ -1,12 +1,13 @@
 """A running job's progress: loaded once per attempt, saved without a write per item.
 
 Steps are saved by the job's own thread before ``ctx.step`` returns. An
-iteration only notes its position after each item (two attribute writes); at
+iteration only notes its position after each item (one attribute write); at
 a checkpoint it hands the position over (``SAVES``), and the worker's
-heartbeat thread writes what was handed over, one statement per job, woken by
-the hand-over. When the job ends (returns, raises, is interrupted), the
-executor calls :func:`finish`, which writes the last finished positions before
-the outcome is recorded: an error resumes at the failing item, an interruption
+progress writer thread (beside the heartbeat, djobs.worker.heartbeat) writes
+what was handed over, one statement per job, woken by the hand-over. When
+the job ends (returns, raises, is interrupted), the executor calls
+:func:`finish`, which writes the last finished positions before the outcome
+is recorded: an error resumes at the failing item, an interruption
 loses nothing.
 """
 
@@ -49,10 +50,10 @@ _UNSET = object()
 class Iteration:
     """One ``ctx.each``: the live position (the last finished item and the count) and the saved one.
 
-    The loop only notes ``last`` (a row, or a callable source's cursor) and
-    ``items`` per item; ``to_cursor`` turns ``last`` into the saved cursor at a
-    hand-over, so a QuerySet's cursor is read from one row per checkpoint,
-    not from every row.
+    The loop only notes ``last`` (a row, or a callable source's cursor) per
+    item, and ``items`` where it is read (djobs.durable.runtime._run);
+    ``to_cursor`` turns ``last`` into the saved cursor at a hand-over, so a
+    QuerySet's cursor is read from one row per checkpoint, not from every row.
     """
 
     __slots__ = ("cursor", "done", "items", "last", "name", "saved", "stop", "time_due", "to_cursor")
@@ -136,7 +137,7 @@ class Progress:
         """Return the iteration ``name``, as saved by an earlier attempt or new."""
         it = self.iterations.get(name)
         if it is None:
-            with self._lock:  # the heartbeat thread may be reading the dict
+            with self._lock:  # the progress writer thread may be reading the dict
                 it = self.iterations[name] = Iteration(name, None)
         return it
 
@@ -203,7 +204,7 @@ class Progress:
 
 
 class PendingSaves:
-    """The progress handed over at checkpoints, waiting for the heartbeat thread to write it.
+    """The progress handed over at checkpoints, waiting for the progress writer thread to write it.
 
     The heartbeat thread also keeps the time of time-based checkpoints: it
     flags an iteration whose checkpoint is due (``tick``), and the job hands
@@ -290,7 +291,7 @@ class PendingSaves:
             return bool(self._due)
 
 
-#: The process's pending saves: written by the heartbeat thread (djobs.worker.heartbeat).
+#: The process's pending saves: written by the worker's progress writer thread (djobs.worker.heartbeat).
 SAVES = PendingSaves()
 
 

@@ -220,11 +220,13 @@ class _Pages:
         key, it = self.key, self.it
         cursor = it.cursor
         while True:
-            start = it.items
+            before = it.last
             self.current = key.after(self.queryset, cursor)[:PAGE_SIZE].iterator(chunk_size=CHUNK_SIZE)
             yield self.current
-            # The loop noted every row of the page (it.last, it.items) before asking for more.
-            if it.items - start < PAGE_SIZE:
+            # The loop noted every row of the page (it.last) before asking for more. The
+            # loop keeps no per-page count (it costs per item), so the last page is the
+            # first that brought no row: one more indexed query per iteration.
+            if it.last is before:
                 return
             cursor = key.cursor_of(it.last)
 
@@ -281,8 +283,10 @@ def _run(
     policy: CheckpointPolicy,
     close: Callable[[], None] | None,
 ) -> Generator[Any, None, None]:
-    # The hot loop: per item, two attribute writes, one flag and one count. Time-based
-    # checkpoints are flagged by the heartbeat thread (SAVES.tick), so no clock is read here.
+    # The hot loop: per item, one count, one attribute write and two flags. The count reaches
+    # it.items only where it is read (a hand-over, a stop, the end: the finally clause, which
+    # also runs when the job closes a loop it raised out of). Time-based checkpoints are
+    # flagged by the heartbeat thread (SAVES.tick), so no clock is read here.
     every_items = policy.items or 0
     count = it.items
     next_items = count + every_items if every_items else -1
@@ -290,24 +294,37 @@ def _run(
         SAVES.watch(progress, it, policy.seconds)
     try:
         progress.check(f"each {it.name!r} at item {count}")
-        for entry in items:
-            if pairs:
-                item, last = entry
-            else:
-                item = last = entry
-            yield item
-            # The item is finished: it is the one to resume after.
-            count += 1
-            it.last = last
-            it.items = count
-            if progress.attention:
-                _attend(progress, it, "each")
-            if count == next_items:
-                _hand_over(progress, it)
-                next_items = count + every_items
+        # Two copies of the loop, not a branch per item: the hot path stays inline.
+        if pairs:
+            for item, last in items:
+                yield item
+                # The item is finished: it is the one to resume after.
+                count += 1
+                it.last = last
+                if progress.attention:
+                    it.items = count
+                    _attend(progress, it, "each")
+                if count == next_items:
+                    it.items = count
+                    _hand_over(progress, it)
+                    next_items = count + every_items
+        else:
+            for item in items:
+                yield item
+                count += 1
+                it.last = item
+                if progress.attention:
+                    it.items = count
+                    _attend(progress, it, "each")
+                if count == next_items:
+                    it.items = count
+                    _hand_over(progress, it)
+                    next_items = count + every_items
+        it.items = count
         it.done = True
         _hand_over(progress, it)
     finally:
+        it.items = count
         SAVES.unwatch(it)
         if close is not None:
             close()
