@@ -102,6 +102,9 @@ def test_a_generator_of_100k_items_streams_with_bounded_memory(settings: Any) ->
                 alive.append(count_alive())
             yield (i,)
 
+    gc.collect()
+    # Jobs other tests left alive (a test client's context, a cached instance) are not this call's.
+    _, jobs_before = count_alive()
     inserted = echo.enqueue_many(items(), return_jobs=False)
 
     assert inserted == n
@@ -109,7 +112,7 @@ def test_a_generator_of_100k_items_streams_with_bounded_memory(settings: Any) ->
     assert len(alive) == 5
     # At most the chunk being written, the one being built and the first (held by the span).
     assert max(rows for rows, _ in alive) <= 3 * stream_size()
-    assert max(jobs for _, jobs in alive) == 0
+    assert max(jobs for _, jobs in alive) <= jobs_before
 
 
 def test_return_jobs_false_returns_the_count_and_writes_the_same_rows(settings: Any) -> None:
