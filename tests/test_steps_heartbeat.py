@@ -33,8 +33,9 @@ def handed_over(job: Job, cursor: int) -> Progress:
 
 
 def saved_cursor(job: Job) -> object:
+    # None until the writer thread's save lands (the row may exist without the iteration yet).
     row = JobProgress.objects.filter(job_id=job.pk).first()
-    return row.iterations["rows"]["cursor"] if row else None
+    return row.iterations.get("rows", {}).get("cursor") if row else None
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
