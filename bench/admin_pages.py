@@ -8,7 +8,8 @@ another size than the default million, so both sizes stay for the next run)
 with INSERT ... SELECT generate_series, a million rows per statement with the
 secondary indexes dropped and built once after (10M rows: about two minutes):
 a realistic day: 85% completed over the last 24 hours, a backlog of available
-jobs, retries, failures with tracebacks, 200 batches. It VACUUM ANALYZEs the
+jobs, retries, failures with tracebacks, 200 batches, and a rare queue
+(``reports``, one job in 4,999, in every state) beside four common ones. It VACUUM ANALYZEs the
 table, then renders each page ``--runs`` times after one warm-up and prints
 the median and the worst server time, the median CPU time of the request in
 this process and of its SQL (both less sensitive to a busy machine), the
@@ -45,7 +46,8 @@ INSERT INTO djobs_job (state, queue, path, args, kwargs, meta, tags, priority, a
     max_attempts, errors, result, unique_key, unique_states, inserted_at, scheduled_at,
     attempted_at, finished_at, worker_id)
 SELECT s.state,
-       (ARRAY['default','default','emails','payments','backfill'])[1 + (g %% 5)],
+       CASE WHEN g %% 4999 = 7 THEN 'reports'
+            ELSE (ARRAY['default','default','emails','payments','backfill'])[1 + (g %% 5)] END,
        (%(paths)s::text[])[1 + (g %% %(npaths)s)],
        jsonb_build_array(g, 'customer-' || g),
        jsonb_build_object('locale', 'fr'),
@@ -153,11 +155,46 @@ def fill(rows: int) -> None:
     print(f"filled in {time.perf_counter() - started:.1f} s; {Job.objects.count():,} rows", flush=True)
 
 
+TARGET_MS = 200
+RARE_QUEUE = "reports"
+STATES = [
+    "available",
+    "scheduled",
+    "executing",
+    "retryable",
+    "completed",
+    "discarded",
+    "cancelled",
+    "waiting",
+]
+
+
+def _workflow() -> str:
+    """Return the id of a small workflow, enqueued once (three steps, two of them waiting)."""
+    from djobs.models import Workflow
+    from djobs.workflows import chain
+    from tests.testapp.jobs import add
+
+    existing = Workflow.objects.values_list("id", flat=True).first()
+    if existing is None:
+        workflow = chain(add.new(1, 2), add.new(3, 4), add.new(5, 6), name="bench workflow")
+        workflow.enqueue()
+        existing = workflow.id
+    return str(existing)
+
+
+def _schedule() -> int:
+    from djobs.models import PeriodicSchedule
+
+    return int(PeriodicSchedule.objects.order_by("pk").values_list("pk", flat=True)[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--refill", action="store_true", help="drop and refill the jobs")
+    parser.add_argument("--only", help="time only the pages whose name matches this regular expression")
     args = parser.parse_args()
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/djobs")
     # One database per size, so 1M and 10M can be measured in turn without refilling.
@@ -185,32 +222,67 @@ def main() -> None:
     client.force_login(user)
     discarded = Job.objects.filter(state="discarded").order_by("-id").values_list("id", flat=True)[:1][0]
     batch = Batch.objects.filter(state="running").values_list("id", flat=True)[:1][0]
+    workflow = _workflow()
+    jobs, rare, common = "/admin/djobs/job/", f"queue={RARE_QUEUE}", "queue=default"
     pages = {
-        "job list": "/admin/djobs/job/",
-        "job list, page 50": "/admin/djobs/job/?p=50",
-        "job list, last page (200)": "/admin/djobs/job/?p=200",
-        "filtered: discarded": "/admin/djobs/job/?state__exact=discarded",
-        "filtered: emails+available": "/admin/djobs/job/?queue=emails&state__exact=available",
-        "filtered: path+completed": f"/admin/djobs/job/?path={PATHS[1]}&state__exact=completed",
-        "filtered: batch": f"/admin/djobs/job/?batch={batch}",
-        "search: id": f"/admin/djobs/job/?q={discarded}",
-        "search: path": "/admin/djobs/job/?q=send_email",
-        "search: argument text": "/admin/djobs/job/?q=customer-999999",
-        "search: argument, many hits": "/admin/djobs/job/?q=customer-99",
-        "job detail": f"/admin/djobs/job/{discarded}/change/",
+        "job list": jobs,
+        "job list, oldest first": f"{jobs}?o=1",
+        "job list, newest first": f"{jobs}?o=-1",
+        "job list, page 50": f"{jobs}?p=50",
+        "job list, last page (200)": f"{jobs}?p=200",
+        # Every filter alone: each state, a rare and a common queue, a job, a batch.
+        **{f"state: {state}": f"{jobs}?state__exact={state}" for state in STATES},
+        f"queue: {RARE_QUEUE} (rare)": f"{jobs}?{rare}",
+        f"queue: {RARE_QUEUE}, page 2": f"{jobs}?{rare}&p=2",
+        f"queue: {RARE_QUEUE}, oldest first": f"{jobs}?{rare}&o=1",
+        "queue: default (common)": f"{jobs}?{common}",
+        "queue: default, page 50": f"{jobs}?{common}&p=50",
+        "queue: default, oldest first": f"{jobs}?{common}&o=1",
+        "queue: unknown (empty)": f"{jobs}?queue=nowhere",
+        "job (path)": f"{jobs}?path={PATHS[1]}",
+        "batch": f"{jobs}?batch={batch}",
+        # Filters combined.
+        f"{RARE_QUEUE}+completed": f"{jobs}?{rare}&state__exact=completed",
+        f"{RARE_QUEUE}+available": f"{jobs}?{rare}&state__exact=available",
+        f"{RARE_QUEUE}+executing": f"{jobs}?{rare}&state__exact=executing",
+        "emails+available": f"{jobs}?queue=emails&state__exact=available",
+        "default+discarded": f"{jobs}?{common}&state__exact=discarded",
+        "default+cancelled, oldest": f"{jobs}?{common}&state__exact=cancelled&o=1",
+        "path+completed": f"{jobs}?path={PATHS[1]}&state__exact=completed",
+        f"path+{RARE_QUEUE}": f"{jobs}?path={PATHS[2]}&{rare}",
+        "path+default": f"{jobs}?path={PATHS[2]}&{common}",
+        "batch+discarded": f"{jobs}?batch={batch}&state__exact=discarded",
+        "batch+default": f"{jobs}?batch={batch}&{common}",
+        # The search box, alone and with filters.
+        "search: id": f"{jobs}?q={discarded}",
+        "search: path": f"{jobs}?q=send_email",
+        "search: path+rare queue": f"{jobs}?q=echo&{rare}",
+        "search: argument text": f"{jobs}?q=customer-999999",
+        "search: argument, many hits": f"{jobs}?q=customer-99",
+        "search: argument+rare queue": f"{jobs}?q=customer-99&{rare}",
+        # The other pages.
+        "job detail": f"{jobs}{discarded}/change/",
         "dashboard": "/admin/djobs/dashboard/",
         "dashboard JSON": "/admin/djobs/dashboard/data.json",
         "batch list": "/admin/djobs/batch/",
         "batch detail": f"/admin/djobs/batch/{batch}/change/",
+        "workflow list": "/admin/djobs/workflow/",
+        "workflow detail": f"/admin/djobs/workflow/{workflow}/change/",
+        "schedule list": "/admin/djobs/periodicschedule/",
+        "schedule detail": f"/admin/djobs/periodicschedule/{_schedule()}/change/",
+        "worker list": "/admin/djobs/workerprocess/",
     }
+    if args.only:
+        pages = {name: url for name, url in pages.items() if re.search(args.only, name)}
     full_count = re.compile(r'SELECT COUNT\(\*\) AS "__count" FROM "djobs_job"\s*$', re.I)
     # wall: the server time of the request; cpu: this process's CPU time in it (what a
     # busy machine does not inflate); sql: the database time of its queries.
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(
-        f"\n{'page':<28} {'wall ms':>8} {'max ms':>8} {'cpu ms':>7} {'sql ms':>7} {'queries':>8}"
+        f"\n{'page':<32} {'wall ms':>8} {'max ms':>8} {'cpu ms':>7} {'sql ms':>7} {'queries':>8}"
         "  full COUNT(*)"
     )
+    slow = []
     for name, url in pages.items():
         response = client.get(url)
         assert response.status_code == 200, (name, response.status_code)
@@ -224,10 +296,14 @@ def main() -> None:
             sqls.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
         counted = any(full_count.search(q["sql"]) for q in queries.captured_queries)
         print(
-            f"{name:<28} {statistics.median(walls):>8.1f} {max(walls):>8.1f} {statistics.median(cpus):>7.1f} "
+            f"{name:<32} {statistics.median(walls):>8.1f} {max(walls):>8.1f} {statistics.median(cpus):>7.1f} "
             f"{statistics.median(sqls):>7.1f} {len(queries.captured_queries):>8}"
-            f"  {'YES' if counted else 'no'}"
+            f"  {'YES' if counted else 'no'}",
+            flush=True,
         )
+        if statistics.median(walls) > TARGET_MS:
+            slow.append(name)
+    print(f"\nover {TARGET_MS} ms (median): {', '.join(slow) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,12 @@ from django.utils import timezone
 import djobs.admin.jobs
 from djobs.admin.dashboard import queries
 from djobs.db.admin_reads import (
+    STATE_GROUPS,
+    job_count_across_states,
     job_count_by_queue_sampled,
     job_count_estimated_by_queue,
     job_count_finished_per_minute,
+    job_ids_across_states,
 )
 from djobs.db.estimates import estimate_rows
 from djobs.models import Job
@@ -221,3 +224,119 @@ def test_argument_search_keeps_the_list_filters(client_: Client) -> None:
     kept = JobFactory(args=["needle-9"], queue="reports")
     response = client_.get(reverse(CHANGELIST), {"q": "needle-9", "queue": "reports"})
     assert [j.pk for j in response.context["cl"].result_list] == [kept.pk]
+
+
+# -- the job list filtered by queue, read state by state ----------------------------
+
+
+def test_every_state_is_read_in_exactly_one_group() -> None:
+    grouped = [state for states in STATE_GROUPS for state in states]
+    assert sorted(grouped) == sorted(S.values)
+
+
+@pytest.fixture
+def queue_of_every_state() -> list[Job]:
+    """Jobs of queue "emails" in every state, interleaved with jobs of another queue; newest last."""
+    now = timezone.now()
+    jobs = []
+    for round_ in range(3):
+        for state in S.values:
+            finished = now if state in (S.COMPLETED, S.DISCARDED, S.CANCELLED) else None
+            jobs.append(JobFactory(queue="emails", state=state, finished_at=finished, priority=round_))
+            JobFactory(queue="default", state=state, finished_at=finished)
+    return jobs
+
+
+def test_ids_read_state_by_state_are_the_lists_ids_in_either_order(queue_of_every_state: list[Job]) -> None:
+    emails = Job.objects.filter(queue="emails")
+    newest = list(emails.order_by("-id").values_list("id", flat=True))
+    assert job_ids_across_states(emails, descending=True, offset=0, limit=5) == newest[:5]
+    assert job_ids_across_states(emails, descending=True, offset=5, limit=100) == newest[5:]
+    assert job_ids_across_states(emails, descending=False, offset=3, limit=4) == sorted(newest)[3:7]
+    assert job_ids_across_states(emails.filter(priority=1), descending=True, offset=0, limit=50) == [
+        job.pk for job in reversed(queue_of_every_state) if job.priority == 1
+    ]
+    assert (
+        job_ids_across_states(Job.objects.filter(queue="nowhere"), descending=True, offset=0, limit=5) == []
+    )
+
+
+def test_counted_state_by_state_up_to_the_cap(queue_of_every_state: list[Job]) -> None:
+    emails = Job.objects.filter(queue="emails")
+    assert job_count_across_states(emails, cap=1000) == len(queue_of_every_state)
+    assert job_count_across_states(emails, cap=7) == 7
+
+
+def test_the_queue_filter_lists_the_queues_newest_jobs_in_every_state_page_by_page(
+    client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every database runs the state-by-state read here (PostgreSQL alone does in use).
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
+    monkeypatch.setattr(djobs.admin.jobs.JobAdmin, "list_per_page", 10)
+    newest = [job.pk for job in reversed(queue_of_every_state)]
+    pages = []
+    for page in (1, 2, 3):
+        with CaptureQueriesContext(connection) as captured:
+            response = client_.get(reverse(CHANGELIST), {"queue": "emails", "p": page})
+        cl = response.context["cl"]
+        assert cl.paginator.across_states
+        assert cl.result_count == len(newest)
+        pages.append([job.pk for job in cl.result_list])
+        assert sum("UNION ALL" in q["sql"] for q in captured.captured_queries) == 2  # the count, the page
+    assert pages == [newest[:10], newest[10:20], newest[20:]]
+    oldest_first = client_.get(reverse(CHANGELIST), {"queue": "emails", "o": "1"}).context["cl"]
+    assert [job.pk for job in oldest_first.result_list] == sorted(newest)[:10]
+
+
+def test_a_queue_list_of_one_page_is_read_state_by_state_too(
+    client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Django lists a single page as the whole queryset, with no LIMIT: read the ids first.
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
+    with CaptureQueriesContext(connection) as captured:
+        cl = client_.get(reverse(CHANGELIST), {"queue": "emails"}).context["cl"]
+        listed = [job.pk for job in cl.result_list]
+    assert listed == [job.pk for job in reversed(queue_of_every_state)]
+    by_queue = [
+        q["sql"] for q in captured.captured_queries if "queue" in q["sql"] and "djobs_job" in q["sql"]
+    ]
+    # The count and the ids state by state, then the rows by primary key.
+    by_pk = f"{connection.ops.quote_name('djobs_job')}.{connection.ops.quote_name('id')} IN ("
+    assert by_queue and all("UNION ALL" in sql or by_pk in sql for sql in by_queue)
+    empty = client_.get(reverse(CHANGELIST), {"queue": "nowhere"}).context["cl"]
+    assert (empty.result_count, list(empty.result_list)) == (0, [])
+
+
+def test_a_state_or_a_batch_beside_the_queue_reads_the_plain_list(
+    client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
+    with_state = client_.get(reverse(CHANGELIST), {"queue": "emails", "state__exact": "completed"})
+    assert not with_state.context["cl"].paginator.across_states
+    assert [job.state for job in with_state.context["cl"].result_list] == [S.COMPLETED] * 3
+    batch = str(__import__("uuid").uuid4())
+    with_batch = client_.get(reverse(CHANGELIST), {"queue": "emails", "batch": batch})
+    assert not with_batch.context["cl"].paginator.across_states
+    assert not client_.get(reverse(CHANGELIST)).context["cl"].paginator.across_states
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN shapes are PostgreSQL's")
+def test_a_queue_without_a_state_is_read_from_each_states_index_never_the_table(
+    queue_of_every_state: list[Job],
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE djobs_job")
+        # Costs as on a big table: a branch no index can serve still plans a Seq Scan.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    emails = Job.objects.filter(queue="emails")
+    with CaptureQueriesContext(connection) as captured:
+        job_ids_across_states(emails, descending=True, offset=0, limit=50)
+        job_count_across_states(emails, cap=10_001)
+    assert len(captured.captured_queries) == 2
+    assert _plans_scanning_the_table(captured.captured_queries) == []
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # Each finished state is a range of (queue, state, id) (read backward, newest first, on a
+    # big table; this one is small enough for a bitmap and a sort).
+    assert plan.count("djobs_job_finished_queue") == 3, plan

@@ -1,8 +1,9 @@
 """Jobs in the admin: the list, its bulk actions, the detail page and its operations.
 
-The list stays fast on a table of a million jobs: no full ``COUNT(*)`` (see
-``djobs.admin.paginator``), filter choices from configuration, and only the
-indexed columns are sortable.
+The list stays fast on a table of ten million jobs: no full ``COUNT(*)`` (see
+``djobs.admin.paginator``), filter choices from configuration, only the
+indexed columns are sortable, and a queue filter without a state is read from
+each state's index (``JobChangeList``, ``djobs.db.admin_reads``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast, Concat
@@ -23,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from .. import operations, registry
 from ..db import get_ops
+from ..db.admin_reads import job_ids_across_states, reads_across_states
 from ..db.estimates import count_rows
 from ..durable.display import progress_view
 from ..models import Batch, Job, WorkerProcess
@@ -52,6 +55,9 @@ ATOMIC_BADGE = format_html(
 # at ARGUMENT_SEARCH_LIMIT matches, so its cost is bounded whatever the size.
 ARGUMENT_SEARCH_WINDOW = 50_000
 ARGUMENT_SEARCH_LIMIT = 1_000
+
+# The list's state filter (Django's filter on the state field) in the URL.
+STATE_PARAMETER = "state__exact"
 
 # The operations the job pages offer: label, operation, permission needed.
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -115,6 +121,27 @@ def delete_jobs(
     return None
 
 
+class JobChangeList(ChangeList):
+    """The job list; a queue filter without a state is read state by state (see ``get_results``)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        results: Any = self.result_list
+        if not getattr(self.paginator, "across_states", False) or not isinstance(results, QuerySet):
+            return
+        order = [str(field) for field in results.query.order_by]
+        if not order or order[0].lstrip("-") not in ("id", "pk"):
+            return  # only the id is sortable; anything else is read as it is
+        # The page is still an unevaluated slice of the list: read its ids from
+        # each state's index, then its rows by primary key.
+        query = results.query
+        limit = self.result_count if query.high_mark is None else query.high_mark - query.low_mark
+        ids = job_ids_across_states(
+            self.queryset, descending=order[0].startswith("-"), offset=query.low_mark, limit=limit
+        )
+        self.result_list = self.queryset.filter(pk__in=ids)
+
+
 class JobAdmin(admin.ModelAdmin):
     # Fits a 1280 px screen beside the filters: the function's name (its module on
     # hover) and relative times (the exact time on hover).
@@ -163,6 +190,30 @@ class JobAdmin(admin.ModelAdmin):
             actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
         actions.pop("delete_selected", None)  # it loads every row; delete_jobs is one statement
         return actions
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return JobChangeList
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Job],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> EstimatedCountPaginator:
+        paginator = EstimatedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        # No one index holds every job of a queue: with a queue and no state, the
+        # count and the page are read from each state's index (djobs.db.admin_reads).
+        # A batch's own index is in id order already, and a batch is read from it.
+        params = request.GET
+        paginator.across_states = (
+            bool(params.get(QueueFilter.parameter_name))
+            and not params.get(STATE_PARAMETER)
+            and not params.get(BatchFilter.parameter_name)
+            and reads_across_states(queryset.db)
+        )
+        return paginator
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
         return super().get_queryset(request).defer("args", "kwargs", "errors", "result", "tags")

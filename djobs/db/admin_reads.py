@@ -1,10 +1,10 @@
-"""The dashboard's reads, each one statement whose cost is bounded whatever the table's size.
+"""The admin's reads, each one statement whose cost is bounded whatever the table's size.
 
 Portable SQL (PostgreSQL, SQLite, MySQL and MariaDB run it as written), so it
 lives here rather than in a vendor module. Each ``WHERE`` names one state (or
 the terminal states with a time range), so that on PostgreSQL every branch is
 a range of that state's partial index, read index-only where the index
-carries the columns (migration 0011).
+carries the columns (migrations 0011 and 0013).
 """
 
 from __future__ import annotations
@@ -14,10 +14,28 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.models import QuerySet
 
 from ..models import Job
+from ..states import JobState
 
 TABLE = Job._meta.db_table
+
+# The job list read one group of states at a time: on PostgreSQL each group is
+# one partial index holding the queue, so a queue filter is a short range of
+# each. A finished state's range is in id order (djobs_job_finished_queue,
+# migration 0013); the running states' indexes hold as many entries as the
+# backlog, sorted by id after they are read. The stager's two states share
+# one index, so they are one group.
+STATE_GROUPS: tuple[tuple[str, ...], ...] = (
+    (JobState.COMPLETED,),
+    (JobState.DISCARDED,),
+    (JobState.CANCELLED,),
+    (JobState.AVAILABLE,),
+    (JobState.EXECUTING,),
+    (JobState.RETRYABLE, JobState.SCHEDULED),
+    (JobState.WAITING,),
+)
 
 
 def job_count_by_queue_sampled(alias: str, states: Sequence[str], cap: int) -> dict[str, dict[str, int]]:
@@ -125,6 +143,62 @@ def job_count_estimated_by_queue(
     }
 
 
+def reads_across_states(alias: str) -> bool:
+    """Say whether a job list filtered by queue but not by state is read one group of states at a time.
+
+    So on PostgreSQL, where every state's partial index holds the queue
+    (migration 0013 adds the finished states'). Elsewhere the plain statement
+    is the better one: MySQL and MariaDB have no partial indexes, and SQLite's
+    tables are small enough to scan.
+    """
+    return connections[alias].vendor == "postgresql"
+
+
+def _across_states(
+    queryset: QuerySet[Job], order: str = "", order_params: Sequence[Any] = ()
+) -> tuple[str, list[Any]]:
+    """Return ``queryset``'s ids as one ``UNION ALL`` branch per group of STATE_GROUPS.
+
+    With ``order`` (an ``ORDER BY ... LIMIT %s`` and its ``order_params``),
+    each branch is a subquery of its own, planned for its
+    first rows: the newest jobs of the queue in that state, from that state's
+    index. (A plain union of the branches let PostgreSQL plan it as a whole: a
+    parallel append sorting every job of a common queue.)
+    """
+    branches: list[str] = []
+    params: list[Any] = []
+    for i, states in enumerate(STATE_GROUPS):
+        branch = queryset.filter(state__in=states).order_by().values_list("id")
+        sql, branch_params = branch.query.get_compiler(using=queryset.db).as_sql()
+        branches.append(f"SELECT id FROM ({sql} {order}) AS b{i}" if order else sql)
+        params += [*branch_params, *order_params] if order else branch_params
+    return " UNION ALL ".join(branches), params
+
+
+def job_ids_across_states(queryset: QuerySet[Job], *, descending: bool, offset: int, limit: int) -> list[int]:
+    """Return the ids of ``queryset`` in id order from ``offset``, at most ``limit``, read state by state.
+
+    The same ids as ``queryset.order_by("-id")[offset:offset + limit]`` (or
+    ``"id"``); ``queryset`` must leave the state open. Each state's branch
+    reads at most ``offset + limit`` ids.
+    """
+    order = "DESC" if descending else "ASC"
+    union, params = _across_states(queryset, f"ORDER BY id {order} LIMIT %s", [offset + limit])
+    sql = f"SELECT id FROM ({union}) AS t ORDER BY id {order} LIMIT %s OFFSET %s"
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        return [int(pk) for (pk,) in cursor.fetchall()]
+
+
+def job_count_across_states(queryset: QuerySet[Job], cap: int) -> int:
+    """Return the rows of ``queryset``, counted state by state up to ``cap`` (never more)."""
+    union, params = _across_states(queryset)
+    sql = f"SELECT COUNT(*) FROM (SELECT id FROM ({union}) AS t LIMIT %s) AS u"
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, [*params, cap])
+        return int(cursor.fetchone()[0])
+
+
 def _frequency(column: tuple[float, float, list[str], list[float]], value: str, tuples: float) -> float:
     """Return the share of rows holding ``value``, as the planner reads a column's statistics."""
     null_frac, n_distinct, values, freqs = column
@@ -137,4 +211,12 @@ def _frequency(column: tuple[float, float, list[str], list[float]], value: str, 
     return max(1.0 - sum(freqs) - null_frac, 0.0) / others
 
 
-__all__ = ["job_count_by_queue_sampled", "job_count_estimated_by_queue", "job_count_finished_per_minute"]
+__all__ = [
+    "STATE_GROUPS",
+    "job_count_across_states",
+    "job_count_by_queue_sampled",
+    "job_count_estimated_by_queue",
+    "job_count_finished_per_minute",
+    "job_ids_across_states",
+    "reads_across_states",
+]
