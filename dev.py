@@ -19,8 +19,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/djobs"
@@ -78,16 +81,16 @@ def server_reachable(url: str) -> bool:
 
 
 class ChildGroup:
-    """Run one child at a time in a process group of its own, stopped when dev.py stops.
+    """Run children, each in a process group of its own, stopped when dev.py stops.
 
-    SIGINT and SIGTERM to dev.py are passed on, once, to the whole group (pytest
-    and the runjobs processes it starts; ``manage.py demo``, which stops its own
-    children); a second signal kills the group. Whatever is left of the group
-    when its leader ends, or when dev.py exits, is killed.
+    SIGINT and SIGTERM to dev.py are passed on, once, to every child's whole
+    group (pytest and the runjobs processes it starts; ``manage.py demo``, which
+    stops its own children); a second signal kills the groups. Whatever is left
+    of a group when its leader ends, or when dev.py exits, is killed.
     """
 
     def __init__(self) -> None:
-        self.current: subprocess.Popen[bytes] | None = None
+        self.current: list[subprocess.Popen[bytes]] = []
         self.signalled: int | None = None
 
     def install(self) -> None:
@@ -96,46 +99,59 @@ class ChildGroup:
         atexit.register(self.stop)
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        # No waiting here: the main thread is inside Popen.wait(), which returns
-        # once the child has stopped.
-        child = self.current
+        # No waiting here: the main thread waits on the children, and goes on
+        # once they have stopped.
         again = self.signalled is not None
         self.signalled = signum
-        if child is None:
+        if not self.current:
             raise SystemExit(128 + signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL if again else signum)
+        for child in list(self.current):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL if again else signum)
 
-    def start(self, cmd: list[str], env: dict[str, str], *, capture: bool = False) -> subprocess.Popen[bytes]:
-        self.current = subprocess.Popen(
-            cmd, env=env, cwd=ROOT, process_group=0, stdout=subprocess.PIPE if capture else None
-        )
-        return self.current
+    def start(
+        self, cmd: list[str], env: dict[str, str], *, stdout: int | IO[bytes] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start ``cmd``; ``stdout`` is PIPE, a file (its stderr goes there too) or None (dev.py's)."""
+        stderr = subprocess.STDOUT if stdout not in (None, subprocess.PIPE) else None
+        child = subprocess.Popen(cmd, env=env, cwd=ROOT, process_group=0, stdout=stdout, stderr=stderr)
+        self.current.append(child)
+        return child
 
-    def finish(self, child: subprocess.Popen[bytes]) -> int:
+    def reap(self, child: subprocess.Popen[bytes]) -> int:
         """Wait for ``child``, kill what is left of its group, and return its status."""
         status = child.wait()
-        self.stop()
-        if self.signalled is not None:
-            raise SystemExit(128 + self.signalled)
+        self.stop([child])
         return status
 
-    def stop(self, grace: float = STOP_GRACE) -> None:
-        """SIGTERM the group, wait up to ``grace`` s for its leader, then kill the rest."""
-        child, self.current = self.current, None
-        if child is None:
-            return
-        if child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
+    def finish(self, child: subprocess.Popen[bytes]) -> int:
+        """Reap ``child``; exit as dev.py was told to if a signal came meanwhile."""
+        status = self.reap(child)
+        self.exit_if_signalled()
+        return status
+
+    def exit_if_signalled(self) -> None:
+        if self.signalled is not None:
+            raise SystemExit(128 + self.signalled)
+
+    def stop(self, children: list[subprocess.Popen[bytes]] | None = None, grace: float = STOP_GRACE) -> None:
+        """SIGTERM the groups, wait up to ``grace`` s for their leaders, then kill the rest."""
+        children = list(self.current) if children is None else children
+        self.current = [c for c in self.current if c not in children]
+        for child in children:
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in children:
             try:
-                child.wait(grace)
+                child.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"dev.py: the child did not stop within {grace:g}s; killing it", file=sys.stderr)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)  # stragglers of the group (the leader may be gone)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(5)
+                print(f"dev.py: a child did not stop within {grace:g}s; killing it", file=sys.stderr)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)  # stragglers of the group (the leader may be gone)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(5)
 
 
 CHILDREN = ChildGroup()
@@ -160,6 +176,14 @@ class DatabaseRun:
     @property
     def url(self) -> str:
         return os.environ.get(self.url_env, self.default_url) if self.url_env else self.default_url
+
+    def environment(self, base: dict[str, str], test_id: str) -> dict[str, str]:
+        """Return the environment of this database's pytest run.
+
+        Its test database (or SQLite file) is named for ``test_id`` and this
+        database, so runs side by side never share one.
+        """
+        return {**base, "DATABASE_URL": self.url, "DJOBS_TEST_ID": f"{test_id}-{self.name}", **self.extra_env}
 
 
 DATABASE_RUNS = [
@@ -195,7 +219,7 @@ def pytest_summary(line: str) -> tuple[dict[str, int], float] | None:
 def run_pytest(cmd: list[str], env: dict[str, str]) -> tuple[int, dict[str, int], float]:
     """Run pytest, echoing its output; return its status, counts and seconds."""
     print("dev.py: $", " ".join(cmd), flush=True)
-    child = CHILDREN.start(cmd, env, capture=True)
+    child = CHILDREN.start(cmd, env, stdout=subprocess.PIPE)
     counts: dict[str, int] = {}
     seconds = 0.0
     assert child.stdout is not None
@@ -206,6 +230,42 @@ def run_pytest(cmd: list[str], env: dict[str, str]) -> tuple[int, dict[str, int]
         if found:
             counts, seconds = found
     return CHILDREN.finish(child), counts, seconds
+
+
+def run_side_by_side(
+    runs: list[tuple[str, list[str], dict[str, str]]],
+) -> dict[str, tuple[int, dict[str, int], float]]:
+    """Run the ``(header, cmd, env)`` pytest runs at once; print each one's output whole when it ends.
+
+    Return each header's status, counts and seconds. Each output is kept in a
+    file of its own until its run ends, so runs never interleave their lines.
+    """
+    pending: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+    for header, cmd, env in runs:
+        output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115  (closed once printed)
+        pending[header] = (CHILDREN.start(cmd, env, stdout=output), output)
+    results: dict[str, tuple[int, dict[str, int], float]] = {}
+    while pending:
+        ended = [header for header, (child, _) in pending.items() if child.poll() is not None]
+        if not ended:
+            time.sleep(0.2)
+        for header in ended:
+            child, log = pending.pop(header)
+            status = CHILDREN.reap(child)
+            print(f"\n{header}", flush=True)
+            counts: dict[str, int] = {}
+            seconds = 0.0
+            with log:
+                log.seek(0)
+                for raw in log:
+                    sys.stdout.buffer.write(raw)
+                    found = pytest_summary(raw.decode(errors="replace"))
+                    if found:
+                        counts, seconds = found
+            sys.stdout.buffer.flush()
+            results[header] = (status, counts, seconds)
+    CHILDREN.exit_if_signalled()
+    return results
 
 
 def describe_counts(counts: dict[str, int]) -> str:
@@ -228,12 +288,14 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     # Each run sets these itself (a run nested in another's tests must not inherit them).
     for name in ("DATABASE_URL", "DJOBS_REQUIRE_POSTGRES"):
         base_env.pop(name, None)
+    test_id = os.environ.get("DJOBS_TEST_ID", "main")
     pytest = [str(bin_dir / "python"), "-m", "pytest"]
     if sys.stdout.isatty() and not any(a.startswith("--color") for a in extra):
-        pytest.append("--color=yes")  # its output goes through dev.py's pipe
+        pytest.append("--color=yes")  # its output goes through dev.py
     pytest += extra
     in_ci = os.environ.get("CI", "").lower() not in ("", "0", "false")
-    results: list[tuple[DatabaseRun, str, dict[str, int], float]] = []
+    notes: dict[str, tuple[str, dict[str, int], float]] = {}
+    planned: list[tuple[DatabaseRun, str, dict[str, str]]] = []
     for database in DATABASE_RUNS:
         if args.db != "all" and database.name not in args.db.split(","):
             continue
@@ -246,27 +308,46 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
                 f"{'its tests could not run' if required else 'skipped its run'}.",
                 flush=True,
             )
-            results.append((database, note, {"failed": 1} if required else {}, 0.0))
+            notes[database.name] = (note, {"failed": 1} if required else {}, 0.0)
             continue
-        print(f"\ndev.py: ===== {database.label}: the suite on {url} =====", flush=True)
-        env = {**base_env, "DATABASE_URL": url, **database.extra_env}
-        status, counts, seconds = run_pytest(pytest, env)
+        header = f"dev.py: ===== {database.label}: the suite on {url} ====="
+        planned.append((database, header, database.environment(base_env, test_id)))
+    started = time.monotonic()
+    outcomes: dict[str, tuple[int, dict[str, int], float]] = {}
+    side_by_side = len(planned) > 1 and not args.serial
+    if side_by_side:
+        print("dev.py: $", " ".join(pytest), flush=True)
+        labels = ", ".join(d.label for d, _, _ in planned)
+        print(
+            f"dev.py: {labels} side by side (--serial: one after the other); "
+            "each run's output follows, whole, when it ends",
+            flush=True,
+        )
+        by_header = run_side_by_side([(header, pytest, env) for _, header, env in planned])
+        outcomes = {database.name: by_header[header] for database, header, _ in planned}
+    else:
+        for database, header, env in planned:
+            print(f"\n{header}", flush=True)
+            outcomes[database.name] = run_pytest(pytest, env)
+    for name, (status, counts, seconds) in outcomes.items():
         verdict = "ok" if status == 0 else f"FAILED (pytest exit status {status})"
-        results.append((database, f"{verdict}: {describe_counts(counts)} in {seconds:.1f}s", counts, seconds))
+        notes[name] = (f"{verdict}: {describe_counts(counts)} in {seconds:.1f}s", counts, seconds)
         if status != 0 and not counts.get("failed") and not counts.get("errors"):
             counts["errors"] = 1  # pytest failed before counting (a usage error, an interruption)
     print("\ndev.py: summary", flush=True)
     total: dict[str, int] = {}
-    for database, note, counts, _ in results:
+    for database in DATABASE_RUNS:
+        if database.name not in notes:
+            continue
+        note, counts, _ = notes[database.name]
         print(f"dev.py:   {database.label:<11} {note}", flush=True)
         for key, value in counts.items():
             total[key] = total.get(key, 0) + value
     failed = bool(total.get("failed") or total.get("errors"))
-    seconds = sum(r[3] for r in results)
-    print(
-        f"dev.py:   {'total':<11} {'FAILED' if failed else 'ok'}: {describe_counts(total)} in {seconds:.1f}s",
-        flush=True,
-    )
+    seconds = sum(n[2] for n in notes.values())
+    wall = f" (side by side: {time.monotonic() - started:.1f}s)" if side_by_side else ""
+    verdict = "FAILED" if failed else "ok"
+    print(f"dev.py:   {'total':<11} {verdict}: {describe_counts(total)} in {seconds:.1f}s{wall}", flush=True)
     return 1 if failed else 0
 
 
@@ -296,6 +377,11 @@ def main() -> int:
         help="all (default), or one or more of "
         + ", ".join(d.name for d in DATABASE_RUNS)
         + ", comma-separated",
+    )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="test: run the databases one after the other, output as it comes (default: side by side)",
     )
     parser.add_argument("--require-postgres", action="store_true", help="fail when PostgreSQL is unreachable")
     parser.add_argument("--no-install", action="store_true", help="use the existing venv as it is (no pip)")

@@ -1,4 +1,8 @@
-"""``dev.py test``: each database's run is labelled, and one summary line per database and a total end it."""
+"""``dev.py test``: each database's run is labelled, and one summary line per database and a total end it.
+
+Several databases run side by side, each in test databases of its own, and
+each run's output is printed whole when it ends.
+"""
 
 from __future__ import annotations
 
@@ -96,3 +100,57 @@ def test_db_takes_several_databases_and_refuses_an_unknown_one() -> None:
     assert dev.database_choice("sqlite,postgres") == "sqlite,postgres"
     with pytest.raises(Exception, match="use all, or names among mariadb, postgres, sqlite"):
         dev.database_choice("sqlite,oracle")
+
+
+def test_each_database_runs_in_test_databases_of_its_own() -> None:
+    dev = _dev()
+    base = {"PATH": "/bin", "DJOBS_TEST_ID": "outer"}
+    ids = {run.name: run.environment(base, "ci")["DJOBS_TEST_ID"] for run in dev.DATABASE_RUNS}
+    assert ids == {"sqlite": "ci-sqlite", "postgres": "ci-postgres", "mariadb": "ci-mariadb"}
+    [postgres] = [run for run in dev.DATABASE_RUNS if run.name == "postgres"]
+    assert postgres.environment(base, "ci")["DJOBS_REQUIRE_POSTGRES"] == "1"
+
+
+@pytest.mark.slow
+def test_runs_side_by_side_print_each_output_whole_and_are_counted(capfd: pytest.CaptureFixture[str]) -> None:
+    def child(name: str, final: str) -> list[str]:
+        # Lines a few tenths of a second apart: both runs write while the other does.
+        code = (
+            "import time\n"
+            f"for i in range(3):\n    print('{name}', i, flush=True); time.sleep(0.2)\n"
+            f"print('{final}')"
+        )
+        return [sys.executable, "-c", code]
+
+    results = _dev().run_side_by_side(
+        [
+            ("== first", child("a", "1 failed, 2 passed in 0.60s"), dict(os.environ)),
+            ("== second", child("b", "=== 3 passed, 1 skipped in 0.61s ==="), dict(os.environ)),
+        ]
+    )
+    lines = capfd.readouterr().out.splitlines()
+    for header, name in (("== first", "a"), ("== second", "b")):
+        start = lines.index(header)
+        assert lines[start + 1 : start + 4] == [f"{name} 0", f"{name} 1", f"{name} 2"], lines
+    assert results == {
+        "== first": (0, {"failed": 1, "passed": 2}, 0.6),
+        "== second": (0, {"passed": 3, "skipped": 1}, 0.61),
+    }
+
+
+@pytest.mark.slow
+def test_several_databases_run_side_by_side_and_one_summary_ends_them() -> None:
+    if not _dev().server_reachable(_dev().DEFAULT_PG_URL) and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL is not reachable at " + _dev().DEFAULT_PG_URL)
+    result = dev_test("--db", "sqlite,postgres", *ONE_TEST)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dev.py: SQLite, PostgreSQL side by side" in result.stdout
+    assert "dev.py: ===== PostgreSQL: the suite on postgres://" in result.stdout
+    tail = result.stdout.splitlines()[-4:]
+    assert tail[0] == "dev.py: summary"
+    assert tail[1].startswith("dev.py:   SQLite      ok: 1 passed, ")
+    assert tail[2].startswith("dev.py:   PostgreSQL  ok: 1 passed, ")
+    assert tail[3].startswith("dev.py:   total       ok: 2 passed, ") and "(side by side: " in tail[3], tail
+    serial = dev_test("--db", "sqlite,postgres", "--serial", *ONE_TEST)
+    assert serial.returncode == 0, serial.stdout + serial.stderr
+    assert "side by side" not in serial.stdout
