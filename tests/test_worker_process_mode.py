@@ -181,14 +181,18 @@ def test_metrics_counters_rise_as_a_worker_finishes_jobs(processes: list[RunJobs
     for _ in range(5):
         worker_jobs.noop.enqueue()
     worker_jobs.always_fails.using(max_attempts=1).enqueue()
+    finished = 'djobs_worker_jobs_finished_total{{outcome="{}",queue="default"}}'
+    # Two job threads: the failing job may be recorded after the five completions.
     wait_until(
         lambda: (
-            scrape(port).get('djobs_worker_jobs_finished_total{outcome="completed",queue="default"}') == 5
+            scrape(port).get(finished.format("completed")) == 5
+            and scrape(port).get(finished.format("exhausted")) == 1
         ),
-        what="five completions counted",
+        what="five completions and one exhausted attempt counted",
     )
     after = scrape(port)
-    assert after['djobs_worker_jobs_finished_total{outcome="exhausted",queue="default"}'] == 1
+    assert after[finished.format("completed")] == 5
+    assert after[finished.format("exhausted")] == 1
     assert after['djobs_worker_job_run_seconds_count{queue="default"}'] == 6
     assert after['djobs_worker_jobs_claimed_total{queue="default"}'] == 6
     assert after['djobs_worker_concurrency{queue="default"}'] == 2
