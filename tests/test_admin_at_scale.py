@@ -22,7 +22,9 @@ from djobs.db.admin_reads import (
     job_count_by_queue_sampled,
     job_count_estimated_by_queue,
     job_count_finished_per_minute,
+    job_ids_across_queues,
     job_ids_across_states,
+    job_queues_finished,
 )
 from djobs.db.estimates import estimate_rows
 from djobs.models import Job
@@ -279,7 +281,7 @@ def test_the_queue_filter_lists_the_queues_newest_jobs_in_every_state_page_by_pa
         with CaptureQueriesContext(connection) as captured:
             response = client_.get(reverse(CHANGELIST), {"queue": "emails", "p": page})
         cl = response.context["cl"]
-        assert cl.paginator.across_states
+        assert cl.paginator.split == "states"
         assert cl.result_count == len(newest)
         pages.append([job.pk for job in cl.result_list])
         assert sum("UNION ALL" in q["sql"] for q in captured.captured_queries) == 2  # the count, the page
@@ -307,17 +309,64 @@ def test_a_queue_list_of_one_page_is_read_state_by_state_too(
     assert (empty.result_count, list(empty.result_list)) == (0, [])
 
 
+def test_the_list_is_split_where_one_filter_is_missing_and_no_batch_narrows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
+    split_of = djobs.admin.jobs.split_of
+    assert split_of({"queue": "emails"}, "default") == "states"
+    assert split_of({"queue": "emails", "path": "a.b"}, "default") == "states"
+    assert split_of({"state__exact": "discarded"}, "default") == "queues"
+    assert (
+        split_of({"state__exact": "available"}, "default") == ""
+    )  # its partial index holds only the backlog
+    assert split_of({"queue": "emails", "state__exact": "discarded"}, "default") == ""  # one range already
+    assert split_of({"queue": "emails", "batch": "b"}, "default") == ""  # the batch index, in id order
+    assert split_of({}, "default") == ""
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: False)
+    assert split_of({"queue": "emails"}, "default") == ""
+
+
+def test_the_queues_of_finished_jobs_are_found_one_lookup_each(queue_of_every_state: list[Job]) -> None:
+    JobFactory(queue="reports", state=S.AVAILABLE)  # not finished: not listed
+    assert job_queues_finished(connection.alias) == ["default", "emails"]
+
+
+def test_ids_read_queue_by_queue_are_the_lists_ids(queue_of_every_state: list[Job]) -> None:
+    JobFactory(queue="reports", state=S.DISCARDED, finished_at=timezone.now())
+    discarded = Job.objects.filter(state=S.DISCARDED)
+    newest = list(discarded.order_by("-id").values_list("id", flat=True))
+    assert len(newest) == 7
+    assert job_ids_across_queues(discarded, descending=True, offset=0, limit=4) == newest[:4]
+    assert job_ids_across_queues(discarded, descending=True, offset=4, limit=50) == newest[4:]
+    assert job_ids_across_queues(discarded, descending=False, offset=2, limit=3) == sorted(newest)[2:5]
+
+
+def test_a_finished_state_is_listed_queue_by_queue(
+    client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
+    monkeypatch.setattr(djobs.admin.jobs.JobAdmin, "list_per_page", 4)
+    completed = list(Job.objects.filter(state=S.COMPLETED).order_by("-id").values_list("id", flat=True))
+    listed = []
+    for page in (1, 2):
+        cl = client_.get(reverse(CHANGELIST), {"state__exact": "completed", "p": page}).context["cl"]
+        assert (cl.paginator.split, cl.result_count) == ("queues", 6)
+        listed.append([job.pk for job in cl.result_list])
+    assert listed == [completed[:4], completed[4:]]
+
+
 def test_a_state_or_a_batch_beside_the_queue_reads_the_plain_list(
     client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
     with_state = client_.get(reverse(CHANGELIST), {"queue": "emails", "state__exact": "completed"})
-    assert not with_state.context["cl"].paginator.across_states
+    assert with_state.context["cl"].paginator.split == ""
     assert [job.state for job in with_state.context["cl"].result_list] == [S.COMPLETED] * 3
     batch = str(__import__("uuid").uuid4())
     with_batch = client_.get(reverse(CHANGELIST), {"queue": "emails", "batch": batch})
-    assert not with_batch.context["cl"].paginator.across_states
-    assert not client_.get(reverse(CHANGELIST)).context["cl"].paginator.across_states
+    assert with_batch.context["cl"].paginator.split == ""
+    assert client_.get(reverse(CHANGELIST)).context["cl"].paginator.split == ""
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN shapes are PostgreSQL's")
@@ -340,3 +389,24 @@ def test_a_queue_without_a_state_is_read_from_each_states_index_never_the_table(
     # Each finished state is a range of (queue, state, id) (read backward, newest first, on a
     # big table; this one is small enough for a bitmap and a sort).
     assert plan.count("djobs_job_finished_queue") == 3, plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN shapes are PostgreSQL's")
+def test_a_finished_state_without_a_queue_is_read_from_each_queues_range(
+    queue_of_every_state: list[Job],
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE djobs_job")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    with CaptureQueriesContext(connection) as captured:
+        job_ids_across_queues(Job.objects.filter(state=S.CANCELLED), descending=True, offset=0, limit=50)
+    assert len(captured.captured_queries) == 2  # the queues, then their jobs
+    assert _plans_scanning_the_table(captured.captured_queries) == []
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            cursor.execute("EXPLAIN " + query["sql"])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    # The skip scan: one lookup of the finished jobs' index per queue.
+    assert "Index Only Scan using djobs_job_finished_queue" in plans[0], plans[0]
+    assert plans[1].count("djobs_job_finished_queue") == 2, plans[1]  # default, emails

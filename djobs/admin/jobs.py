@@ -2,8 +2,9 @@
 
 The list stays fast on a table of ten million jobs: no full ``COUNT(*)`` (see
 ``djobs.admin.paginator``), filter choices from configuration, only the
-indexed columns are sortable, and a queue filter without a state is read from
-each state's index (``JobChangeList``, ``djobs.db.admin_reads``).
+indexed columns are sortable, and a queue filter without a state (or a
+finished state without a queue) is read from each state's (or queue's) range
+of an index (``JobChangeList``, ``djobs.db.admin_reads``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from django.views.decorators.http import require_POST
 
 from .. import operations, registry
 from ..db import get_ops
-from ..db.admin_reads import job_ids_across_states, reads_across_states
+from ..db.admin_reads import job_ids_across_queues, job_ids_across_states, reads_across_states
 from ..db.estimates import count_rows
 from ..durable.display import progress_view
 from ..models import Batch, Job, WorkerProcess
-from ..states import JobState
+from ..states import TERMINAL_STATES, JobState
 from .display import (
     duration_between,
     error_line,
@@ -122,24 +123,45 @@ def delete_jobs(
 
 
 class JobChangeList(ChangeList):
-    """The job list; a queue filter without a state is read state by state (see ``get_results``)."""
+    """The job list; with a queue and no state, or a finished state and no queue, read branch by branch."""
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         results: Any = self.result_list
-        if not getattr(self.paginator, "across_states", False) or not isinstance(results, QuerySet):
+        read = _SPLIT_READS.get(getattr(self.paginator, "split", ""))
+        if read is None or not isinstance(results, QuerySet):
             return
         order = [str(field) for field in results.query.order_by]
         if not order or order[0].lstrip("-") not in ("id", "pk"):
             return  # only the id is sortable; anything else is read as it is
         # The page is still an unevaluated slice of the list: read its ids from
-        # each state's index, then its rows by primary key.
+        # each branch's index, then its rows by primary key.
         query = results.query
         limit = self.result_count if query.high_mark is None else query.high_mark - query.low_mark
-        ids = job_ids_across_states(
-            self.queryset, descending=order[0].startswith("-"), offset=query.low_mark, limit=limit
-        )
+        ids = read(self.queryset, descending=order[0].startswith("-"), offset=query.low_mark, limit=limit)
         self.result_list = self.queryset.filter(pk__in=ids)
+
+
+# How the list is read where no one index holds it in id order (djobs.db.admin_reads).
+_SPLIT_READS = {"states": job_ids_across_states, "queues": job_ids_across_queues}
+
+
+def split_of(params: Any, alias: str) -> str:
+    """Return how the job list with these URL ``params`` is read: "states", "queues" or "" (as it is).
+
+    A queue without a state: its jobs are in each state's index ("states"). A
+    finished state without a queue: in each queue's range of the finished
+    jobs' (queue, state, id) index ("queues"), in id order however old they
+    are. A batch has its own index in id order, and is read from it.
+    """
+    if params.get(BatchFilter.parameter_name) or not reads_across_states(alias):
+        return ""
+    queue, state = params.get(QueueFilter.parameter_name), params.get(STATE_PARAMETER)
+    if queue and not state:
+        return "states"
+    if state in TERMINAL_STATES and not queue:
+        return "queues"
+    return ""
 
 
 class JobAdmin(admin.ModelAdmin):
@@ -203,16 +225,7 @@ class JobAdmin(admin.ModelAdmin):
         allow_empty_first_page: bool = True,
     ) -> EstimatedCountPaginator:
         paginator = EstimatedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
-        # No one index holds every job of a queue: with a queue and no state, the
-        # count and the page are read from each state's index (djobs.db.admin_reads).
-        # A batch's own index is in id order already, and a batch is read from it.
-        params = request.GET
-        paginator.across_states = (
-            bool(params.get(QueueFilter.parameter_name))
-            and not params.get(STATE_PARAMETER)
-            and not params.get(BatchFilter.parameter_name)
-            and reads_across_states(queryset.db)
-        )
+        paginator.split = split_of(request.GET, queryset.db)
         return paginator
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:

@@ -18,16 +18,17 @@ class EstimatedCountPaginator(Paginator):
     exact_up_to = EXACT_UP_TO
     # Deep pages cost an OFFSET of as many rows; past this, filtering finds jobs faster.
     max_pages = 200
-    # Set by the job admin for a queue filter without a state: count state by state
-    # (djobs.db.admin_reads), since no one index holds every job of a queue.
-    across_states = False
+    # Set by the job admin: "states" for a queue filter without a state, counted state
+    # by state (djobs.db.admin_reads), since no one index holds every job of a queue;
+    # "queues" for a finished state without a queue (counted as any list is).
+    split = ""
 
     @cached_property
     def count(self) -> int:
         object_list: Any = self.object_list
         if not hasattr(object_list, "query"):
             return len(object_list)
-        if not self.across_states:
+        if self.split != "states":
             rows = count_rows(object_list, self.exact_up_to)
             self.estimated = rows.estimated
             return rows.value

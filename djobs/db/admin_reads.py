@@ -17,7 +17,7 @@ from django.db import connections
 from django.db.models import QuerySet
 
 from ..models import Job
-from ..states import JobState
+from ..states import TERMINAL_STATES, JobState
 
 TABLE = Job._meta.db_table
 
@@ -144,7 +144,7 @@ def job_count_estimated_by_queue(
 
 
 def reads_across_states(alias: str) -> bool:
-    """Say whether a job list filtered by queue but not by state is read one group of states at a time.
+    """Say whether the job list is read one branch per state or per queue where one filter is missing.
 
     So on PostgreSQL, where every state's partial index holds the queue
     (migration 0013 adds the finished states'). Elsewhere the plain statement
@@ -154,49 +154,88 @@ def reads_across_states(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
 
 
-def _across_states(
-    queryset: QuerySet[Job], order: str = "", order_params: Sequence[Any] = ()
+def _union(
+    branches: Sequence[QuerySet[Job]], order: str = "", order_params: Sequence[Any] = ()
 ) -> tuple[str, list[Any]]:
-    """Return ``queryset``'s ids as one ``UNION ALL`` branch per group of STATE_GROUPS.
+    """Return the ids of ``branches`` as one ``UNION ALL``.
 
     With ``order`` (an ``ORDER BY ... LIMIT %s`` and its ``order_params``),
-    each branch is a subquery of its own, planned for its
-    first rows: the newest jobs of the queue in that state, from that state's
-    index. (A plain union of the branches let PostgreSQL plan it as a whole: a
-    parallel append sorting every job of a common queue.)
+    each branch is a subquery of its own, planned for its first rows: the
+    newest jobs of that branch, from its index. (A plain union of the
+    branches let PostgreSQL plan it as a whole: a parallel append sorting
+    every job of a common queue.)
     """
-    branches: list[str] = []
+    sqls: list[str] = []
     params: list[Any] = []
-    for i, states in enumerate(STATE_GROUPS):
-        branch = queryset.filter(state__in=states).order_by().values_list("id")
-        sql, branch_params = branch.query.get_compiler(using=queryset.db).as_sql()
-        branches.append(f"SELECT id FROM ({sql} {order}) AS b{i}" if order else sql)
+    for i, branch in enumerate(branches):
+        ids = branch.order_by().values_list("id")
+        sql, branch_params = ids.query.get_compiler(using=branch.db).as_sql()
+        sqls.append(f"SELECT id FROM ({sql} {order}) AS b{i}" if order else sql)
         params += [*branch_params, *order_params] if order else branch_params
-    return " UNION ALL ".join(branches), params
+    return " UNION ALL ".join(sqls), params
+
+
+def _ids(
+    branches: Sequence[QuerySet[Job]], alias: str, descending: bool, offset: int, limit: int
+) -> list[int]:
+    if not branches:
+        return []
+    order = "DESC" if descending else "ASC"
+    union, params = _union(branches, f"ORDER BY id {order} LIMIT %s", [offset + limit])
+    sql = f"SELECT id FROM ({union}) AS t ORDER BY id {order} LIMIT %s OFFSET %s"
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        return [int(pk) for (pk,) in cursor.fetchall()]
 
 
 def job_ids_across_states(queryset: QuerySet[Job], *, descending: bool, offset: int, limit: int) -> list[int]:
     """Return the ids of ``queryset`` in id order from ``offset``, at most ``limit``, read state by state.
 
     The same ids as ``queryset.order_by("-id")[offset:offset + limit]`` (or
-    ``"id"``); ``queryset`` must leave the state open. Each state's branch
-    reads at most ``offset + limit`` ids.
+    ``"id"``); ``queryset`` must leave the state open. Each group of
+    STATE_GROUPS is a branch that reads at most ``offset + limit`` ids.
     """
-    order = "DESC" if descending else "ASC"
-    union, params = _across_states(queryset, f"ORDER BY id {order} LIMIT %s", [offset + limit])
-    sql = f"SELECT id FROM ({union}) AS t ORDER BY id {order} LIMIT %s OFFSET %s"
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, [*params, limit, offset])
-        return [int(pk) for (pk,) in cursor.fetchall()]
+    branches = [queryset.filter(state__in=states) for states in STATE_GROUPS]
+    return _ids(branches, queryset.db, descending, offset, limit)
 
 
 def job_count_across_states(queryset: QuerySet[Job], cap: int) -> int:
     """Return the rows of ``queryset``, counted state by state up to ``cap`` (never more)."""
-    union, params = _across_states(queryset)
+    union, params = _union([queryset.filter(state__in=states) for states in STATE_GROUPS])
     sql = f"SELECT COUNT(*) FROM (SELECT id FROM ({union}) AS t LIMIT %s) AS u"
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, [*params, cap])
         return int(cursor.fetchone()[0])
+
+
+def job_queues_finished(alias: str) -> list[str]:
+    """Return the queues that hold finished jobs, one index lookup each (a skip scan of the queues)."""
+    qn = connections[alias].ops.quote_name
+    finished = ", ".join(["%s"] * len(TERMINAL_STATES))
+    in_finished = f"{qn('state')} IN ({finished})"
+    sql = (
+        f"WITH RECURSIVE queues (queue) AS ("
+        f"SELECT MIN({qn('queue')}) FROM {qn(TABLE)} WHERE {in_finished} "
+        f"UNION ALL SELECT (SELECT MIN({qn('queue')}) FROM {qn(TABLE)} WHERE {in_finished} "
+        f"AND {qn('queue')} > queues.queue) FROM queues WHERE queues.queue IS NOT NULL"
+        f") SELECT queue FROM queues WHERE queue IS NOT NULL"
+    )
+    states = sorted(TERMINAL_STATES)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*states, *states])
+        return [queue for (queue,) in cursor.fetchall()]
+
+
+def job_ids_across_queues(queryset: QuerySet[Job], *, descending: bool, offset: int, limit: int) -> list[int]:
+    """Return the ids of ``queryset`` in id order, as :func:`job_ids_across_states`, read queue by queue.
+
+    For a list filtered on one finished state and no queue: each queue's jobs
+    in that state are a range of (queue, state, id), in id order, however old
+    they are (the primary key read newest first would step over every newer
+    job of another state).
+    """
+    branches = [queryset.filter(queue=queue) for queue in job_queues_finished(queryset.db)]
+    return _ids(branches, queryset.db, descending, offset, limit)
 
 
 def _frequency(column: tuple[float, float, list[str], list[float]], value: str, tuples: float) -> float:
@@ -217,6 +256,8 @@ __all__ = [
     "job_count_by_queue_sampled",
     "job_count_estimated_by_queue",
     "job_count_finished_per_minute",
+    "job_ids_across_queues",
     "job_ids_across_states",
+    "job_queues_finished",
     "reads_across_states",
 ]
