@@ -28,6 +28,7 @@ import re
 import statistics
 import sys
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -159,6 +160,12 @@ def fill(rows: int) -> None:
 
 
 TARGET_MS = 200
+DELETE_ACROSS: dict[str, object] = {
+    "action": "delete_jobs",
+    "select_across": "1",
+    "index": "0",
+    "_selected_action": ["1"],
+}
 RARE_QUEUE = "reports"
 STATES = [
     "available",
@@ -227,7 +234,7 @@ def main() -> None:
     batch = Batch.objects.filter(state="running").values_list("id", flat=True)[:1][0]
     workflow = _workflow()
     jobs, rare, common = "/admin/djobs/job/", f"queue={RARE_QUEUE}", "queue=default"
-    pages = {
+    pages: dict[str, str | tuple[str, dict[str, object]]] = {
         "job list": jobs,
         "job list, oldest first": f"{jobs}?o=1",
         "job list, newest first": f"{jobs}?o=-1",
@@ -274,6 +281,9 @@ def main() -> None:
         "schedule list": "/admin/djobs/periodicschedule/",
         "schedule detail": f"/admin/djobs/periodicschedule/{_schedule()}/change/",
         "worker list": "/admin/djobs/workerprocess/",
+        # The delete action across a filtered list asks first, with the count (nothing is deleted).
+        f"delete? all of {RARE_QUEUE}": (f"{jobs}?{rare}", DELETE_ACROSS),
+        "delete? all cancelled": (f"{jobs}?state__exact=cancelled", DELETE_ACROSS),
     }
     if args.only:
         pages = {name: url for name, url in pages.items() if re.search(args.only, name)}
@@ -286,14 +296,18 @@ def main() -> None:
         "  full COUNT(*)"
     )
     slow = []
+
+    def render(page: str | tuple[str, dict[str, object]]) -> Any:
+        return client.get(page) if isinstance(page, str) else client.post(page[0], page[1])
+
     for name, url in pages.items():
-        response = client.get(url)
+        response = render(url)
         assert response.status_code == 200, (name, response.status_code)
         walls, cpus, sqls = [], [], []
         for _ in range(args.runs):
             with CaptureQueriesContext(connection) as queries:
                 started, cpu_started = time.perf_counter(), time.process_time()
-                response = client.get(url)
+                response = render(url)
                 walls.append((time.perf_counter() - started) * 1000)
                 cpus.append((time.process_time() - cpu_started) * 1000)
             sqls.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)

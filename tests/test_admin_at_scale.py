@@ -356,6 +356,18 @@ def test_a_finished_state_is_listed_queue_by_queue(
     assert listed == [completed[:4], completed[4:]]
 
 
+def test_deleting_across_a_queue_asks_first_with_the_count_read_state_by_state(
+    client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(djobs.admin.jobs, "reads_across_states", lambda alias: True)
+    post = {"action": "delete_jobs", "select_across": "1", "index": "0", "_selected_action": [1]}
+    with CaptureQueriesContext(connection) as captured:
+        response = client_.post(reverse(CHANGELIST) + "?queue=emails", post)
+    # Every state but executing: 7 states x 3 jobs.
+    assert "Delete 21 jobs?" in response.content.decode()
+    assert any("UNION ALL" in q["sql"] and "COUNT" in q["sql"] for q in captured.captured_queries)
+
+
 def test_a_state_or_a_batch_beside_the_queue_reads_the_plain_list(
     client_: Client, queue_of_every_state: list[Job], monkeypatch: pytest.MonkeyPatch
 ) -> None:

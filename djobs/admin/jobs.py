@@ -27,7 +27,6 @@ from django.views.decorators.http import require_POST
 from .. import operations, registry
 from ..db import get_ops
 from ..db.admin_reads import job_ids_across_queues, job_ids_across_states, reads_across_states
-from ..db.estimates import count_rows
 from ..durable.display import progress_view
 from ..models import Batch, Job, WorkerProcess
 from ..states import TERMINAL_STATES, JobState
@@ -41,7 +40,7 @@ from .display import (
     state_badge,
 )
 from .filters import BatchFilter, PathFilter, QueueFilter
-from .paginator import EstimatedCountPaginator
+from .paginator import EstimatedCountPaginator, count_jobs
 
 # States in which the last error is the job's current problem.
 FAILING = (JobState.RETRYABLE, JobState.DISCARDED)
@@ -110,7 +109,9 @@ def delete_jobs(
                 **modeladmin.admin_site.each_context(request),
                 "title": "Delete jobs?",
                 "opts": Job._meta,
-                "count": count_rows(operations.eligible("delete", queryset)),
+                "count": count_jobs(
+                    operations.eligible("delete", queryset), split_of(request.GET, queryset.db)
+                ),
                 "post_items": [
                     (key, value)
                     for key in ("action", "select_across", "index", helpers.ACTION_CHECKBOX_NAME)

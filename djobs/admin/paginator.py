@@ -8,7 +8,25 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
 from ..db.admin_reads import job_count_across_states
-from ..db.estimates import EXACT_UP_TO, count_rows, estimate_rows
+from ..db.estimates import EXACT_UP_TO, RowCount, count_rows, estimate_rows
+
+
+def count_jobs(queryset: Any, split: str = "", exact_up_to: int = EXACT_UP_TO) -> RowCount:
+    """Count jobs as :func:`~djobs.db.estimates.count_rows` does; ``split="states"`` counts state by state.
+
+    The job admin splits a queue filter without a state (``split_of``): no one
+    index holds every job of a queue, so the bounded count is read from each
+    state's index (djobs.db.admin_reads).
+    """
+    if split != "states":
+        return count_rows(queryset, exact_up_to)
+    seen = job_count_across_states(queryset, exact_up_to + 1)
+    if seen <= exact_up_to:
+        return RowCount(seen)
+    estimate = estimate_rows(queryset)
+    if estimate is None:
+        return RowCount(queryset.count())
+    return RowCount(max(estimate, seen), estimated=True)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -18,9 +36,9 @@ class EstimatedCountPaginator(Paginator):
     exact_up_to = EXACT_UP_TO
     # Deep pages cost an OFFSET of as many rows; past this, filtering finds jobs faster.
     max_pages = 200
-    # Set by the job admin: "states" for a queue filter without a state, counted state
-    # by state (djobs.db.admin_reads), since no one index holds every job of a queue;
-    # "queues" for a finished state without a queue (counted as any list is).
+    # Set by the job admin (split_of): "states" for a queue filter without a state,
+    # counted state by state; "queues" for a finished state without a queue, counted
+    # as any list is (the finished jobs' (state, finished_at) index serves it).
     split = ""
 
     @cached_property
@@ -28,16 +46,9 @@ class EstimatedCountPaginator(Paginator):
         object_list: Any = self.object_list
         if not hasattr(object_list, "query"):
             return len(object_list)
-        if self.split != "states":
-            rows = count_rows(object_list, self.exact_up_to)
-            self.estimated = rows.estimated
-            return rows.value
-        seen = job_count_across_states(object_list, self.exact_up_to + 1)
-        estimate = estimate_rows(object_list) if seen > self.exact_up_to else None
-        if estimate is None:
-            return seen if seen <= self.exact_up_to else int(object_list.count())
-        self.estimated = True
-        return max(estimate, seen)
+        rows = count_jobs(object_list, self.split, self.exact_up_to)
+        self.estimated = rows.estimated
+        return rows.value
 
     @cached_property
     def num_pages(self) -> int:
