@@ -191,7 +191,9 @@ def test_scheduled_in_difference_is_explained_in_seconds() -> None:
     add.using(schedule_in=120).enqueue(1, 2)
     with pytest.raises(AssertionError) as failure:
         assert_enqueued(job=add, scheduled_in=60)
-    assert re.search(r"- scheduled_at is .*, \+6\d\.\ds from the expected .* \(±1s\)", str(failure.value))
+    # 60 s apart, less the time between the enqueue and the assertion (tenths under load).
+    explained = r"- scheduled_at is .*, \+(5\d|60)\.\ds from the expected .* \(±1s\)"
+    assert re.search(explained, str(failure.value))
 
 
 @pytest.mark.parametrize(
