@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import registry
+from .enqueue import ainsert_pending, insert_pending, pending_row, reused_builder, validate_options
 from .exceptions import JobDefinitionError
 from .signatures import bind_call
 from .uniqueness import UniqueSpec, parse_unique
 
 if TYPE_CHECKING:
-    from .enqueue import PendingJob
+    from .enqueue import PendingJob, RowBuilder
     from .models import Job
 
 P = ParamSpec("P")
@@ -74,6 +75,8 @@ class Enqueuer(Generic[P, R]):
     def __init__(self, job_function: JobFunction[P, R], options: EnqueueOptions) -> None:
         self.job_function = job_function
         self.options = options
+        #: The options' RowBuilder, kept by djobs.enqueue.reused_builder.
+        self._builder: RowBuilder | None = None
 
     def using(self, **options: Any) -> Enqueuer[P, R]:
         """Return a copy with more options bound (queue, priority, schedule_in, run_at...)."""
@@ -91,14 +94,10 @@ class Enqueuer(Generic[P, R]):
 
     def new(self, *args: P.args, **kwargs: P.kwargs) -> PendingJob:
         """Return the job that enqueue would insert, validated but not written."""
-        from .enqueue import build_pending
-
-        return build_pending(self.job_function, args, kwargs, self.options)
+        return pending_row(reused_builder(self), args, kwargs)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Insert one job; inside ``transaction.atomic()`` it exists only if that commits."""
-        from .enqueue import insert_pending
-
         return insert_pending([self.new(*args, **kwargs)])[0]
 
     @overload
@@ -125,8 +124,6 @@ class Enqueuer(Generic[P, R]):
         Like the async ORM it runs outside any ``transaction.atomic()`` block: the
         job is committed when this returns (see the async jobs guide).
         """
-        from .enqueue import ainsert_pending
-
         return (await ainsert_pending([self.new(*args, **kwargs)]))[0]
 
     @overload
@@ -245,8 +242,6 @@ class JobFunction(Enqueuer[P, R]):
         self.signature = inspect.signature(func)
         options = EnqueueOptions(queue=queue, priority=priority, max_attempts=max_attempts, tags=tuple(tags))
         # Validate the decorator's defaults now, at import, rather than at the first enqueue.
-        from .enqueue import validate_options
-
         try:
             validate_options(options)
         except (TypeError, ValueError) as exc:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from . import tracing
 from .conf import get_settings, validate_queue_name
+from .db import get_ops
 from .exceptions import EnqueueError
 from .flow.partition import bound_partition_key
 from .hooks import hooks
@@ -23,7 +24,7 @@ from .uniqueness import parse_unique, unique_key
 
 if TYPE_CHECKING:
     from .db.base import DatabaseOps
-    from .decorators import EnqueueOptions, JobFunction
+    from .decorators import EnqueueOptions, Enqueuer, JobFunction
     from .models import Job
 
 # Meta merged into every job enqueued while set (batches tag their jobs this way).
@@ -150,6 +151,7 @@ class RowBuilder:
     def __init__(self, job_function: JobFunction[Any, Any], options: EnqueueOptions) -> None:
         validate_options(options)
         conf = get_settings()
+        self.conf = conf
         self.job_function = job_function
         self.path = job_function.path
         self.queue = options.queue or conf.DEFAULT_QUEUE
@@ -160,9 +162,19 @@ class RowBuilder:
             options.max_attempts if options.max_attempts is not None else conf.DEFAULT_MAX_ATTEMPTS
         )
         self.tags = list(options.tags or ())
-        meta = dict(ambient_meta.get() or {})
+        ambient = ambient_meta.get()
+        meta = dict(ambient or {})
         meta.update(options.meta or {})
         self.meta = meta
+        # What one call's options make stays valid for the next calls while the
+        # settings stay and no batch tags them, unless the options hold a dict or a
+        # list the caller may still change.
+        self.reusable = (
+            ambient is None
+            and options.meta is None
+            and isinstance(options.tags, tuple | None)
+            and not isinstance(options.unique, dict | list)
+        )
         self.spec = parse_unique(options.unique) if options.unique is not None else job_function.unique
         flow = conf.QUEUE_FLOW.get(self.queue)
         self.partition_by = flow.partition_by if flow is not None and flow.partition_by else None
@@ -256,11 +268,36 @@ def build_pending(
     options: EnqueueOptions,
 ) -> PendingJob:
     """Validate one call and return its row; nothing is written."""
-    builder = RowBuilder(job_function, options)
+    return pending_row(RowBuilder(job_function, options), args, kwargs)
+
+
+def reused_builder(enqueuer: Enqueuer[Any, Any]) -> RowBuilder:
+    """Return the RowBuilder of ``enqueuer``'s options, built once and kept while it stays valid.
+
+    Validating the options and reading the settings cost as much as the rest of
+    a single enqueue's Python; an Enqueuer's options do not change, and a
+    builder is dropped when the settings do or a batch tags the calls.
+    """
+    builder = enqueuer._builder
+    if builder is not None and builder.conf is get_settings() and ambient_meta.get() is None:
+        return builder
+    builder = RowBuilder(enqueuer.job_function, enqueuer.options)
+    enqueuer._builder = builder if builder.reusable else None
+    return builder
+
+
+def pending_row(builder: RowBuilder, args: Sequence[Any], kwargs: dict[str, Any]) -> PendingJob:
+    """Validate one call with ``builder`` and return its row, with meta and tags of its own."""
     now = timezone.now()
     scheduled_at, state = builder.times(now)
     return builder.row(
-        args, kwargs, now=now, scheduled_at=scheduled_at, state=state, meta=builder.meta, tags=builder.tags
+        args,
+        kwargs,
+        now=now,
+        scheduled_at=scheduled_at,
+        state=state,
+        meta=dict(builder.meta) if builder.meta else {},
+        tags=list(builder.tags),
     )
 
 
@@ -290,8 +327,6 @@ def insert_pending(pending: Iterable[PendingJob], *, return_jobs: bool = True) -
 
 
 def _insert(rows: list[PendingJob], *, return_jobs: bool = True) -> list[Job] | int:
-    from .db import get_ops
-
     conf = get_settings()
     if conf.TESTING == "inline":
         from .testing.inline import run_inline
@@ -384,4 +419,6 @@ __all__ = [
     "build_pending",
     "enqueue_many",
     "insert_pending",
+    "pending_row",
+    "reused_builder",
 ]

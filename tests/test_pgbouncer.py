@@ -221,23 +221,14 @@ def test_without_transaction_pooling_an_idle_worker_behind_pgbouncer_never_hears
 
 
 def test_without_transaction_pooling_prepared_claims_fail_behind_pgbouncer() -> None:
-    # The control for the prepared statements: psycopg prepares djobs' hot
-    # statements only where the project enables prepared statements (OPTIONS
-    # "prepare_threshold"; Django's default, None, turns them off). Then the
-    # named statements reach server sessions that never prepared them, or that
-    # prepared another statement under the same name: PgBouncer 1.18 does not
-    # track them. With TRANSACTION_POOLING djobs never prepares.
+    # The control for the prepared statements: without TRANSACTION_POOLING djobs
+    # prepares its hot statements, even under Django's default prepare_threshold
+    # (None, which prepares nothing). Then the named statements reach server
+    # sessions that never prepared them, or that prepared another statement
+    # under the same name: PgBouncer 1.18 does not track them. With
+    # TRANSACTION_POOLING djobs never prepares.
     add.enqueue_many([(i, 1) for i in range(2000)])
-    workers = [
-        pooled(
-            "--burst",
-            "--queue",
-            "default=4",
-            DJOBS_TRANSACTION_POOLING="0",
-            DJOBS_TEST_PREPARE_THRESHOLD="1000000",
-        )
-        for _ in range(2)
-    ]
+    workers = [pooled("--burst", "--queue", "default=4", DJOBS_TRANSACTION_POOLING="0") for _ in range(2)]
 
     def outputs() -> str:
         return "\n".join(worker.output() for worker in workers)

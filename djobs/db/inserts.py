@@ -68,17 +68,18 @@ def _split(rows: Sequence[PendingJob]) -> tuple[list[int], list[int]]:
     return plain, unique
 
 
-# Job columns saved_job() does not set itself (added by later migrations): their defaults.
-_other_fields: list[Any] | None = None
+# The Job model, and its columns saved_job() does not set itself (added by later
+# migrations, set to their defaults); looked up once, not at every insert.
+_job_fields: tuple[type[Job], list[Any]] | None = None
 
 
-def _others() -> list[Any]:
-    global _other_fields
-    if _other_fields is None:
+def _others() -> tuple[type[Job], list[Any]]:
+    global _job_fields
+    if _job_fields is None:
         from ..models import Job
 
-        _other_fields = [f for f in Job._meta.concrete_fields if f.attname not in _SAVED_ATTNAMES]
-    return _other_fields
+        _job_fields = (Job, [f for f in Job._meta.concrete_fields if f.attname not in _SAVED_ATTNAMES])
+    return _job_fields
 
 
 _SAVED_ATTNAMES = frozenset(("id", *_INSERT_COLUMNS, "result", "attempted_at", "finished_at", "worker_id"))
@@ -93,9 +94,7 @@ class InsertOps(AliasOps):
 
     def saved_jobs(self, rows: Sequence[PendingJob], ids: Sequence[int]) -> list[Job]:
         """Return the Jobs that inserting ``rows`` under ``ids`` made, as if loaded from the database."""
-        from ..models import Job
-
-        others = _others()
+        Job, others = _others()
         alias = self.alias
         # What from_db makes, without __init__'s per-field setattr loop (a third
         # of a bulk call's time when it returns its Jobs); through __init__ when

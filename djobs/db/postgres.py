@@ -54,6 +54,26 @@ _INSERT_ONE_NOTIFY = f"WITH ins AS ({_INSERT_ONE}) SELECT ins.id, pg_notify(%s, 
 _COPY_FROM = 50
 
 
+def prepared_here(threshold: int | None) -> int | None:
+    """Return the prepare_threshold djobs' own statements run under, given the connection's.
+
+    Django leaves psycopg's ``prepare_threshold`` at None, so nothing is ever
+    prepared, for the sake of transaction poolers; djobs knows whether one is in
+    the way (``DJOBS["TRANSACTION_POOLING"]``). Without one, its statements are
+    prepared (the hot ones ask for it, the single insert at its first run) for
+    the time they run; the project's own statements keep the connection's
+    setting. Behind one, nothing of djobs' is prepared, whatever the setting.
+    """
+    if pooling():
+        return None
+    return threshold if threshold is not None else PREPARE_AT
+
+
+#: Where the connection says None: psycopg prepares a statement that asks to be
+#: prepared at once, and any other after this many runs.
+PREPARE_AT = 5
+
+
 def _claim_sql(columns: str) -> str:
     # The CTE is a fence: the planner must pick (and lock) at most LIMIT rows
     # first, then update exactly those. Written as `WHERE id IN (SELECT ... LIMIT)`
@@ -212,8 +232,15 @@ class _PostgresDispatch(DatabaseOps):
                 if get_settings().ASYNC_COMMIT:
                     raw.execute("SET synchronous_commit = off")
                 wrapper._djobs_tuned = raw
-            with psycopg.Cursor(raw) as cursor:
-                yield cursor
+            # The statements ask to be prepared; psycopg does so only while the
+            # connection's prepare_threshold is not None (see prepared_here).
+            saved = raw.prepare_threshold
+            raw.prepare_threshold = prepared_here(saved)
+            try:
+                with psycopg.Cursor(raw) as cursor:
+                    yield cursor
+            finally:
+                raw.prepare_threshold = saved
 
     def job_claim(self, *, queue: str, limit: int, worker_id: str, now: Any) -> list[Job]:
         sql = _claim_sql(", ".join(f"j.{c}" for c in self.CLAIM_COLUMNS) + f", {rekey('j.')} AS rekey")
@@ -391,10 +418,44 @@ class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, PostgresWorkf
         params = self._row_params(row)
         if notify:
             params += [NOTIFY_CHANNEL, row.queue]
-        with self._server_bound_cursor() as cursor:
+        cursor = self._single_insert_cursor()
+        raw = cursor.cursor.connection
+        saved = raw.prepare_threshold
+        # Prepared at its first run on a connection: parsing and planning this
+        # insert cost the server more than executing it (prepared_here). Not
+        # while Django logs queries (DEBUG, assertNumQueries): it logs a
+        # prepared statement's SQL as None.
+        raw.prepare_threshold = (
+            None if cursor.db.queries_logged else prepared_here(0 if saved is None else saved)
+        )
+        try:
             cursor.execute(_INSERT_ONE_NOTIFY if notify else _INSERT_ONE, params)
-            pk = cursor.fetchone()[0]
+        finally:
+            raw.prepare_threshold = saved
+        # The driver's own fetch: Django's wrapper would wrap it in an error
+        # translator per call, and reading a row already received cannot fail.
+        pk = cursor.cursor.fetchone()[0]
         return self.saved_job(row, pk)
+
+    def _single_insert_cursor(self) -> Any:
+        """Return a server-bound cursor for the single insert, kept open for the next one.
+
+        One driver cursor per connection, kept on Django's wrapper (a thread's
+        own) and wrapped anew each time, so query logging and execute wrappers
+        see every statement: opening and closing a cursor per enqueue was a
+        tenth of the call's Python.
+        """
+        wrapper = self.connection
+        with wrapper.wrap_database_errors:
+            wrapper.ensure_connection()
+            raw = wrapper.connection
+            kept = getattr(wrapper, "_djobs_single_cursor", None)
+            if kept is None or kept[0] is not raw or kept[1].closed:
+                import psycopg
+
+                kept = (raw, psycopg.Cursor(raw))
+                wrapper._djobs_single_cursor = kept
+            return wrapper._prepare_cursor(kept[1])
 
     def adapt_json(self, value: Any) -> Any:
         # JSON text, cast by the statement (::jsonb): the same as the JSON a bulk call serialised once.
