@@ -30,9 +30,9 @@ from ..db import get_ops
 from ..durable.progress import request_interrupt, worker_stopping
 from ..exceptions import UnknownJobError
 from ..flow.state import STATE_PAYLOAD, StateWatch
-from ..hooks import hooks
 from ..maintenance.services import default_services
 from .atomic import AtomicCompletion, atomic_queues, sqlite_warning
+from .burst import BurstEnd
 from .giveback import give_back
 from .heartbeat import Heartbeat
 from .holdings import Holdings
@@ -130,7 +130,7 @@ class Runner:
             )
         self.signals = ShutdownSignals(self.request_stop) if install_signals else None
         self._switch_interval = switch_interval
-        self._burst_mark: tuple[float, int] | None = None
+        self.burst_end = BurstEnd(self.ops, self.recorder, lambda: self.producers.values(), self._wake_all)
         self.watchdog = Watchdog(
             lambda: self.producers, self.recorder, lambda: self.heartbeat.alive, self.worker_id
         )
@@ -236,7 +236,7 @@ class Runner:
                 if now >= next_run[id(service)]:
                     self._run_service(service)
                     next_run[id(service)] = time.monotonic() + service.interval
-            if self.burst and self._burst_done():
+            if self.burst and self.burst_end.done():
                 return
             if self.recycle.active and self._recycled(now):
                 return
@@ -293,33 +293,6 @@ class Runner:
                 result.counts,
                 extra={"service": service.name, "counts": result.counts},
             )
-
-    def _burst_done(self) -> bool:
-        mark = self._burst_mark
-        if mark is not None:
-            since, generation = mark
-            if (
-                self.recorder.pending == 0
-                and self.recorder.generation == generation
-                and all(
-                    p.idle() and p.empty_claim_at is not None and p.empty_claim_at >= since
-                    for p in self.producers.values()
-                )
-                # Background work (batch checks) may still enqueue jobs: finish it first.
-                and not hooks.before_idle()
-            ):
-                return True
-        generation = self.recorder.generation
-        since = time.monotonic()
-        try:
-            staged = self.ops.job_stage(now=timezone.now(), limit=5000)
-        except DatabaseError as exc:
-            connections[self.ops.alias].close_if_unusable_or_obsolete()
-            logger.warning("djobs could not stage jobs: %s", exc)
-            staged = {"?": 1}
-        self._burst_mark = None if staged else (since, generation)
-        self._wake_all()
-        return False
 
     # -- shutdown ------------------------------------------------------------------------------
 

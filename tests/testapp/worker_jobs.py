@@ -99,3 +99,11 @@ def blocks_in_c_past_timeout(seconds: float) -> str:
 def start_time() -> float:
     """Return when the job started (wall clock), for the pickup-latency benchmark."""
     return time.time()
+
+
+@job(takes_context=True, max_attempts=2, backoff=lambda attempt: 0.3)
+def fails_once_briefly(context: JobContext) -> int:
+    """Fail the first attempt; the retry falls due 0.3 s later."""
+    if context.attempt == 1:
+        raise RuntimeError("first attempt fails")
+    return context.attempt
