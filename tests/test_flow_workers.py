@@ -62,9 +62,15 @@ def test_three_workers_never_run_more_than_the_global_limit(runjobs: Start, flow
 def test_a_rate_limit_never_allows_more_starts_in_any_window(runjobs: Start, flow_queues: Any) -> None:
     env = flow_queues({"rated": {"concurrency": 5, "rate_limit": {"allowed": 10, "period": 2}}})
     flow_jobs.runs_for.using(queue="rated").enqueue_many([(0.01,)] * 40)
-    for _ in range(3):
-        runjobs("--queue", "rated=5", **env)
-    wait_until(completed(40), timeout=60, what="40 jobs to complete")
+    workers = [runjobs("--queue", "rated=5", **env) for _ in range(3)]
+    try:
+        wait_until(completed(40), timeout=60, what="40 jobs to complete")
+    except AssertionError:
+        print(*(w.output() for w in workers), sep="\n")
+        unfinished = Job.objects.exclude(state="completed")
+        print(*unfinished.values("id", "state", "attempt", "worker_id", "attempted_at"))
+        print(runs())
+        raise
     starts = [started for _, _, started, _ in runs()]
     assert len(starts) == 40
     assert most_starts_in_window(starts, 2.0) == 10, [round(s - starts[0], 3) for s in starts]
