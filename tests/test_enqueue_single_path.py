@@ -150,3 +150,47 @@ def test_behind_a_transaction_pooler_nothing_djobs_runs_is_prepared() -> None:
         get_ops().job_claim(queue="default", limit=1, worker_id="w-1", now=timezone.now())
 
         assert _prepared_on_this_connection("djobs_job") == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["DISCARD ALL", "DEALLOCATE ALL"])
+def test_after_the_project_drops_prepared_statements_enqueue_prepares_afresh(command: str) -> None:
+    add.enqueue(1, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(command)  # through Django: psycopg does not see the insert go
+
+    jobs = [add.enqueue(i, i) for i in range(2, 5)]
+
+    assert Job.objects.filter(pk__in=[job.pk for job in jobs]).count() == 3
+    assert _prepared_on_this_connection("INSERT INTO djobs_job") == 1
+
+
+@pytest.mark.postgres
+def test_a_claim_after_a_migration_changed_a_returned_column_fails_at_most_once_then_claims() -> None:
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    for i in range(4):
+        add.enqueue(i, i)
+    ops = get_ops()
+
+    def claim() -> int:
+        return len(ops.job_claim(queue="default", limit=1, worker_id="w-1", now=timezone.now()))
+
+    assert claim() == 1  # prepared with path as varchar(255)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE djobs_job ALTER COLUMN path TYPE varchar(256)")
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(claim())
+            except DatabaseError as exc:
+                assert "cached plan must not change result type" in str(exc)
+                outcomes.append(-1)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE djobs_job ALTER COLUMN path TYPE varchar(255)")
+
+    assert outcomes.count(-1) <= 1
+    assert outcomes[-2:] == [1, 1]

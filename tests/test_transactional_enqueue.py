@@ -7,7 +7,7 @@ import select
 import pytest
 from django.db import connection, transaction
 
-from djobs.db.postgres import NOTIFY_CHANNEL
+from djobs.db.postgres_wakeups import NOTIFY_CHANNEL
 from djobs.models import Job
 from tests.testapp.jobs import add, sync_user
 

@@ -32,6 +32,21 @@ if TYPE_CHECKING:
 dispatcher_thread = threading.local()
 
 
+#: The JSON texts most claimed rows hold (no arguments, no meta): made, not parsed.
+_EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
+
+
+def _loads_json(value: Any) -> Any:
+    """Return a claimed JSON column as Python: ``json.loads`` of text, a fresh empty one for ``[]``/``{}``.
+
+    Drivers that decode JSON themselves hand over the value as it is.
+    """
+    if not isinstance(value, str):
+        return value
+    empty = _EMPTY_JSON.get(value)
+    return empty() if empty is not None else json.loads(value)
+
+
 class DatabaseOps(
     InsertOps,
     WorkerOps,
@@ -247,7 +262,7 @@ class DatabaseOps(
 
         from ..models import Job
 
-        loads = json.loads
+        loads = _loads_json
         convert_dt = self.convert_datetime
         alias = self.alias
         new = Job.__new__
@@ -279,9 +294,9 @@ class DatabaseOps(
                 state="executing",
                 queue=queue,
                 path=path,
-                args=loads(args) if isinstance(args, str) else args,
-                kwargs=loads(kwargs) if isinstance(kwargs, str) else kwargs,
-                meta=loads(meta) if isinstance(meta, str) else meta,
+                args=loads(args),
+                kwargs=loads(kwargs),
+                meta=loads(meta),
                 priority=priority,
                 subpriority=sub,
                 attempt=attempt,

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..conf import get_settings
-from ..serialization import compact_json
 from ..states import STATE_BITS
+from . import postgres_prepared as prepared
 from .base import DatabaseOps, dispatcher_thread
 from .fragments import (
     RESCUE_WHERE,
@@ -30,48 +30,14 @@ from .fragments import (
     rekey,
     released,
 )
-from .inserts import _INSERT_COLUMNS as INSERT_COLUMNS
 from .postgres_atomic import PostgresAtomic
+from .postgres_inserts import PostgresInserts
 from .postgres_vacuum import PostgresVacuum
-from .postgres_wakeups import NOTIFY_CHANNEL, PostgresWakeups, pooling
+from .postgres_wakeups import PostgresWakeups, pooling
 from .postgres_workflows import PostgresWorkflowOps
 
-_INSERT_CASTS = {"args": "jsonb", "kwargs": "jsonb", "meta": "jsonb", "tags": "jsonb", "errors": "jsonb"}
-
 if TYPE_CHECKING:
-    from ..enqueue import PendingJob
     from ..models import Job
-
-
-# The single insert, built once. JSON arrives as text (adapt_json), cast here.
-_INSERT_ONE = (
-    f"INSERT INTO djobs_job ({', '.join(INSERT_COLUMNS)}) VALUES ("
-    + ", ".join(f"%s::{_INSERT_CASTS[c]}" if c in _INSERT_CASTS else "%s" for c in INSERT_COLUMNS)
-    + ") RETURNING id"
-)
-_INSERT_ONE_NOTIFY = f"WITH ins AS ({_INSERT_ONE}) SELECT ins.id, pg_notify(%s, %s) FROM ins"
-# Below this many rows a multi-row INSERT beats reserving ids and opening a COPY.
-_COPY_FROM = 50
-
-
-def prepared_here(threshold: int | None) -> int | None:
-    """Return the prepare_threshold djobs' own statements run under, given the connection's.
-
-    Django leaves psycopg's ``prepare_threshold`` at None, so nothing is ever
-    prepared, for the sake of transaction poolers; djobs knows whether one is in
-    the way (``DJOBS["TRANSACTION_POOLING"]``). Without one, its statements are
-    prepared (the hot ones ask for it, the single insert at its first run) for
-    the time they run; the project's own statements keep the connection's
-    setting. Behind one, nothing of djobs' is prepared, whatever the setting.
-    """
-    if pooling():
-        return None
-    return threshold if threshold is not None else PREPARE_AT
-
-
-#: Where the connection says None: psycopg prepares a statement that asks to be
-#: prepared at once, and any other after this many runs.
-PREPARE_AT = 5
 
 
 def _claim_sql(columns: str) -> str:
@@ -204,10 +170,9 @@ class _PostgresDispatch(DatabaseOps):
         The claim and outcome statements run thousands of times a second; with
         Django's client-side binding each would be planned again, and planning
         reads the ends of the claim index, which are full of dead entries while
-        a queue drains. They ask to be prepared (``_prepare``), which psycopg
-        does only where the connection allows prepared statements at all
-        (``OPTIONS["prepare_threshold"]``; Django's default, None, turns them
-        off). The dispatcher's session also skips waiting for the WAL flush
+        a queue drains. They are prepared once per connection, whatever
+        ``OPTIONS["prepare_threshold"]`` says (djobs.db.postgres_prepared). The
+        dispatcher's session also skips waiting for the WAL flush
         (DJOBS["ASYNC_COMMIT"]); a database crash can only make a job run again.
 
         Behind a transaction pooler (DJOBS["TRANSACTION_POOLING"]) neither:
@@ -233,12 +198,16 @@ class _PostgresDispatch(DatabaseOps):
                     raw.execute("SET synchronous_commit = off")
                 wrapper._djobs_tuned = raw
             # The statements ask to be prepared; psycopg does so only while the
-            # connection's prepare_threshold is not None (see prepared_here).
+            # connection's prepare_threshold is not None.
             saved = raw.prepare_threshold
-            raw.prepare_threshold = prepared_here(saved)
+            raw.prepare_threshold = prepared.prepared_here(saved)
             try:
                 with psycopg.Cursor(raw) as cursor:
                     yield cursor
+            except psycopg.Error as exc:
+                if prepared.stale(exc):
+                    prepared.forget(raw)  # the next run (a claim's retry) prepares afresh
+                raise
             finally:
                 raw.prepare_threshold = saved
 
@@ -327,7 +296,9 @@ class _PostgresDispatch(DatabaseOps):
             return int(cursor.rowcount)
 
 
-class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, PostgresWorkflowOps, _PostgresDispatch):
+class PostgresOps(
+    PostgresInserts, PostgresAtomic, PostgresWakeups, PostgresVacuum, PostgresWorkflowOps, _PostgresDispatch
+):
     append_error_sql = staticmethod(_append_error)
     supports_listen_notify = True
     supports_row_estimates = True
@@ -342,48 +313,6 @@ class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, PostgresWorkf
         if isinstance(plan, str):
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
-
-    def notify_inserted(self, queues: Sequence[str]) -> None:
-        # Sent inside the enqueuing transaction: PostgreSQL delivers it at commit,
-        # and never if the transaction rolls back.
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q",
-                [NOTIFY_CHANNEL, list(queues)],
-            )
-
-    def _insert_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> list[Job]:
-        # Small inserts stay a plain INSERT (one round trip); bulks go through COPY.
-        if len(rows) < _COPY_FROM:
-            return super()._insert_plain(rows, chunk_size)
-        from .postgres_copy import copy_rows, reserve_ids
-
-        with self._server_bound_cursor() as cursor:
-            ids = reserve_ids(cursor, len(rows))
-            copy_rows(cursor.cursor, rows, ids, chunk_size)
-        return self.saved_jobs(rows, ids)
-
-    def _write_plain(self, rows: Sequence[PendingJob], chunk_size: int) -> None:
-        if len(rows) < _COPY_FROM:
-            super()._write_plain(rows, chunk_size)
-            return
-        from .postgres_copy import copy_rows
-
-        with self._server_bound_cursor() as cursor:
-            copy_rows(cursor.cursor, rows, None, chunk_size)
-
-    def _server_bound_cursor(self) -> Any:
-        """Return a Django cursor whose parameters travel apart from the SQL (no client-side quoting).
-
-        Django's wrapper stays around it, so query logging, execute wrappers and
-        APM instrumentation see the statement as any other.
-        """
-        import psycopg
-
-        wrapper = self.connection
-        with wrapper.wrap_database_errors:
-            wrapper.ensure_connection()
-            return wrapper._prepare_cursor(psycopg.Cursor(wrapper.connection))
 
     # -- batches -----------------------------------------------------------------
 
@@ -406,57 +335,3 @@ class PostgresOps(PostgresAtomic, PostgresWakeups, PostgresVacuum, PostgresWorkf
                 [key, key],
             )
             return cursor.fetchone() is not None
-
-    supports_single_statement_insert = True
-
-    def job_insert_one(self, row: PendingJob, *, notify: bool) -> Job:
-        # One round trip instead of four (BEGIN, INSERT, NOTIFY, COMMIT): on an
-        # idle machine each round trip can cost a millisecond of wake-up, and this
-        # is the path of every single enqueue made outside a transaction. The
-        # statement is a constant and its parameters are bound by the server:
-        # quoting eighteen values in Python cost more than the rest of the call.
-        params = self._row_params(row)
-        if notify:
-            params += [NOTIFY_CHANNEL, row.queue]
-        cursor = self._single_insert_cursor()
-        raw = cursor.cursor.connection
-        saved = raw.prepare_threshold
-        # Prepared at its first run on a connection: parsing and planning this
-        # insert cost the server more than executing it (prepared_here). Not
-        # while Django logs queries (DEBUG, assertNumQueries): it logs a
-        # prepared statement's SQL as None.
-        raw.prepare_threshold = (
-            None if cursor.db.queries_logged else prepared_here(0 if saved is None else saved)
-        )
-        try:
-            cursor.execute(_INSERT_ONE_NOTIFY if notify else _INSERT_ONE, params)
-        finally:
-            raw.prepare_threshold = saved
-        # The driver's own fetch: Django's wrapper would wrap it in an error
-        # translator per call, and reading a row already received cannot fail.
-        pk = cursor.cursor.fetchone()[0]
-        return self.saved_job(row, pk)
-
-    def _single_insert_cursor(self) -> Any:
-        """Return a server-bound cursor for the single insert, kept open for the next one.
-
-        One driver cursor per connection, kept on Django's wrapper (a thread's
-        own) and wrapped anew each time, so query logging and execute wrappers
-        see every statement: opening and closing a cursor per enqueue was a
-        tenth of the call's Python.
-        """
-        wrapper = self.connection
-        with wrapper.wrap_database_errors:
-            wrapper.ensure_connection()
-            raw = wrapper.connection
-            kept = getattr(wrapper, "_djobs_single_cursor", None)
-            if kept is None or kept[0] is not raw or kept[1].closed:
-                import psycopg
-
-                kept = (raw, psycopg.Cursor(raw))
-                wrapper._djobs_single_cursor = kept
-            return wrapper._prepare_cursor(kept[1])
-
-    def adapt_json(self, value: Any) -> Any:
-        # JSON text, cast by the statement (::jsonb): the same as the JSON a bulk call serialised once.
-        return compact_json(value)
