@@ -216,7 +216,11 @@ def test_a_process_group_serves_one_metrics_port_adding_up_its_children(processe
         ),
         what="thirty completions counted across the group",
     )
-    assert scrape(port)['djobs_worker_concurrency{queue="default"}'] == 4
+    # Each child writes its figures every second: one may have run all thirty before
+    # the other's first figures reach the supervisor.
+    concurrency = 'djobs_worker_concurrency{queue="default"}'
+    wait_until(lambda: scrape(port).get(concurrency) == 4, timeout=10, what="both children's slots counted")
+    assert scrape(port)[concurrency] == 4
     group.signal(signal.SIGTERM)
     assert group.wait(40) == 0, group.output()
 
