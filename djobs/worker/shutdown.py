@@ -10,6 +10,8 @@ stale (``RESCUE_AFTER``).
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import logging
 import os
 import signal
@@ -28,6 +30,8 @@ class ShutdownSignals:
         self.requested = threading.Event()
         self.on_first = on_first
         self._previous: dict[int, Any] = {}
+        #: Set in the handler itself (a plain store): the signal that comes second exits.
+        self._seen = False
 
     def install(self) -> bool:
         """Install the handlers (only possible from the main thread); say whether it did."""
@@ -44,9 +48,19 @@ class ShutdownSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if self.requested.is_set():
-            logger.warning("djobs got %s again: exiting now without releasing jobs", name)
+        if self._seen:
+            say_now(f"djobs got {name} again: exiting now without releasing jobs")
             os._exit(1)
+        self._seen = True
+        # A handler runs in the main thread between two of its bytecodes, maybe
+        # inside Event.wait() with that event's lock held: Event.set() here would
+        # wait for itself forever (a worker went on claiming after "got SIGTERM"
+        # until it was killed), and a log line could cut into one being written.
+        # A thread of its own, started without the threading module's locks,
+        # does both.
+        _thread.start_new_thread(self._first, (name,))
+
+    def _first(self, name: str) -> None:
         logger.info(
             "djobs got %s: finishing running jobs, send it again to exit at once",
             name,
@@ -56,4 +70,10 @@ class ShutdownSignals:
         self.on_first()
 
 
-__all__ = ["ShutdownSignals"]
+def say_now(line: str) -> None:
+    """Write ``line`` to stderr from a signal handler (one system call; logging takes locks)."""
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode())
+
+
+__all__ = ["ShutdownSignals", "say_now"]

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import FrameType
 
 from .recycle import RECYCLE
+from .shutdown import say_now
 
 logger = logging.getLogger("djobs")
 
@@ -108,6 +109,8 @@ class Supervisor:
         self.on_exit = on_exit
         self.children: dict[int, Child] = {}
         self.stopping = False
+        #: The signal that asked for the stop.
+        self.stopped_by = ""
         self.restarts = 0
         self._backoff = 0.0
         self._due: list[tuple[float, int]] = []
@@ -128,6 +131,9 @@ class Supervisor:
                 self._reap()
                 self._start_due()
                 time.sleep(0.2)
+            logger.info(
+                "djobs supervisor got %s: stopping %d workers gracefully", self.stopped_by, len(self.children)
+            )
             return self._stop_children()
         finally:
             for sig, handler in previous.items():
@@ -177,16 +183,15 @@ class Supervisor:
             self._start(due[1])
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Plain stores and system calls only: the main loop may be inside a log
+        # call this handler interrupts (djobs.worker.shutdown says why).
+        name = signal.Signals(signum).name
         if self.stopping:
-            logger.warning("djobs supervisor got %s again: killing its workers", signal.Signals(signum).name)
+            say_now(f"djobs supervisor got {name} again: killing its workers")
             for child in self.children.values():
                 _send(child.process, signal.SIGKILL)
             return
-        logger.info(
-            "djobs supervisor got %s: stopping %d workers gracefully",
-            signal.Signals(signum).name,
-            len(self.children),
-        )
+        self.stopped_by = name  # logged by the main loop, which now leaves its wait
         self.stopping = True
 
     def _stop_children(self) -> int:
