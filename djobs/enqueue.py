@@ -274,9 +274,9 @@ def build_pending(
 def reused_builder(enqueuer: Enqueuer[Any, Any]) -> RowBuilder:
     """Return the RowBuilder of ``enqueuer``'s options, built once and kept while it stays valid.
 
-    Validating the options and reading the settings cost as much as the rest of
-    a single enqueue's Python; an Enqueuer's options do not change, and a
-    builder is dropped when the settings do or a batch tags the calls.
+    An Enqueuer's options do not change, so validating them, reading the
+    settings and parsing a unique spec need not happen at every call; the
+    builder is dropped when the settings change or a batch tags the calls.
     """
     builder = enqueuer._builder
     if builder is not None and builder.conf is get_settings() and ambient_meta.get() is None:
