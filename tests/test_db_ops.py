@@ -786,6 +786,38 @@ def test_a_released_job_takes_its_key_back_where_available_is_covered(ops: Datab
     assert row(job).unique_key == KEY
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_release_waits_for_a_row_another_transaction_has_locked_and_hands_it_back(
+    ops: DatabaseOps,
+) -> None:
+    # Another locking scan can hold the row a moment: on MariaDB, late rate-limited
+    # jobs given back at once by the same worker's threads each scanned the whole
+    # small table. Skipping the row left the job executing under this live worker,
+    # held by nobody, until orphan repair (two RESCUE_AFTER rounds).
+    JobFactory()
+    [job] = claim(ops)
+    locked = threading.Event()
+
+    def hold_the_row() -> None:
+        try:
+            with transaction.atomic():
+                list(Job.objects.select_for_update().filter(pk=job.pk))
+                locked.set()
+                time.sleep(0.5)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        moved = ops.job_release(worker_id="w1", jobs=[(job.pk, job.attempt)], now=timezone.now(), reason="r")
+    finally:
+        holder.join(30)
+    assert [m.id for m in moved] == [job.pk]
+    assert (row(job).state, row(job).worker_id, row(job).attempt) == ("available", None, 0)
+
+
 # -- job_list_executing / job_restore_unique -------------------------------------------------
 
 

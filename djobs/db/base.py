@@ -196,6 +196,8 @@ class DatabaseOps(
     ) -> list[MovedJob]:
         """Hand back ``(id, attempt)`` pairs still executing under ``worker_id``, as rescue does.
 
+        Unlike rescue it waits for a row another transaction has locked: one
+        skipped would stay executing under this live worker, held by nobody.
         ``reason`` completes "worker <id> ..." in the error entry.
         """
         raise NotImplementedError

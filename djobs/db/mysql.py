@@ -123,9 +123,15 @@ _MARK_STARTED_SQL = """
     WHERE j.state = 'executing' AND j.worker_id = %s AND j.attempt = v.attempt
 """
 
-_PAIRS = (
-    "SELECT pid, patt FROM JSON_TABLE(%(pairs)s, '$[*]' COLUMNS ("
-    "pid BIGINT PATH '$[0]', patt INT PATH '$[1]')) AS p"
+# Rescue skips a row another transaction holds (a dead worker's open one, say):
+# a later round takes it.
+_RESCUE_PICK = f"SELECT id FROM djobs_job WHERE state = 'executing' AND {RESCUE_WHERE} FOR UPDATE SKIP LOCKED"
+# A release waits for its rows instead, locked by primary key in id order: they
+# are this worker's, and a row skipped because another transaction's locking scan
+# held it a moment would stay executing here, held by nobody, until orphan repair.
+_RELEASE_PICK = (
+    "SELECT id, attempt FROM djobs_job WHERE id IN ({ids}) AND state = 'executing' "
+    "AND worker_id = %(me)s ORDER BY id FOR UPDATE"
 )
 
 # Batch ids are compared without dashes: the batch table keeps UUIDs as 32 hex characters.
@@ -287,13 +293,13 @@ class _MySQLDispatch(MySQLInserts, PolledChangeCounter):
         with self.connection.cursor() as cursor:
             cursor.execute(_MARK_STARTED_SQL, [items, worker_id])
 
-    def _give_back(self, where: str, params: dict[str, Any]) -> list[MovedJob]:
+    def _give_back(
+        self, pick: str, params: dict[str, Any], attempts: dict[int, int] | None = None
+    ) -> list[MovedJob]:
+        """Lock the rows ``pick`` selects (those of ``attempts`` only, if given) and hand them back."""
         with self._transaction() as cursor:
-            cursor.execute(
-                f"SELECT id FROM djobs_job WHERE state = 'executing' AND {where} FOR UPDATE SKIP LOCKED",
-                params,
-            )
-            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(pick, params)
+            ids = [row[0] for row in cursor.fetchall() if attempts is None or attempts[row[0]] == row[1]]
             if not ids:
                 return []
             cursor.execute(give_back_update(_ids(ids)), params)
@@ -305,19 +311,16 @@ class _MySQLDispatch(MySQLInserts, PolledChangeCounter):
 
     def job_rescue(self, *, now: Any, exclude_worker: str) -> list[MovedJob]:
         params = {**give_back_params(RESCUED, now, self.adapt_datetime(now)), "me": exclude_worker}
-        return self._give_back(RESCUE_WHERE, params)
+        return self._give_back(_RESCUE_PICK, params)
 
     def job_release(
         self, *, worker_id: str, jobs: Sequence[tuple[int, int]], now: Any, reason: str
     ) -> list[MovedJob]:
         if not jobs:
             return []
-        params = {
-            **give_back_params(released(reason), now, self.adapt_datetime(now)),
-            "me": worker_id,
-            "pairs": json.dumps([list(pair) for pair in jobs]),
-        }
-        return self._give_back(f"worker_id = %(me)s AND (id, attempt) IN ({_PAIRS})", params)
+        params = {**give_back_params(released(reason), now, self.adapt_datetime(now)), "me": worker_id}
+        attempts = dict(jobs)
+        return self._give_back(_RELEASE_PICK.format(ids=_ids(sorted(attempts))), params, attempts)
 
     def job_restore_unique(self, ids: Sequence[int]) -> int:
         restored = 0

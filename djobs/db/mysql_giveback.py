@@ -14,8 +14,9 @@ entry saying which); two things make the statement differ here:
   SQL; and the JSON ``null`` of ``given_back`` is compared as text, since
   casting it to a number is an error in a strict-mode UPDATE.
 
-There is no RETURNING on UPDATE: the caller locks the rows first (FOR UPDATE
-SKIP LOCKED), updates exactly those, and reads them back in one transaction.
+There is no RETURNING on UPDATE: the caller locks the rows first (rescue with
+FOR UPDATE SKIP LOCKED, a release waiting for its own), updates exactly those,
+and reads them back in one transaction.
 """
 
 from __future__ import annotations
