@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
 from ..db.admin_reads import job_count_across_states
-from ..db.estimates import EXACT_UP_TO, RowCount, count_rows, estimate_rows
+from ..db.estimates import EXACT_UP_TO, RowCount, count_rows
 
 
 def count_jobs(queryset: Any, split: str = "", exact_up_to: int = EXACT_UP_TO) -> RowCount:
@@ -20,13 +20,7 @@ def count_jobs(queryset: Any, split: str = "", exact_up_to: int = EXACT_UP_TO) -
     """
     if split != "states":
         return count_rows(queryset, exact_up_to)
-    seen = job_count_across_states(queryset, exact_up_to + 1)
-    if seen <= exact_up_to:
-        return RowCount(seen)
-    estimate = estimate_rows(queryset)
-    if estimate is None:
-        return RowCount(queryset.count())
-    return RowCount(max(estimate, seen), estimated=True)
+    return count_rows(queryset, exact_up_to, lambda limit: job_count_across_states(queryset, limit))
 
 
 class EstimatedCountPaginator(Paginator):

@@ -9,6 +9,7 @@ exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +44,20 @@ def estimate_rows(queryset: QuerySet[Any]) -> int | None:
     return get_ops(queryset.db).explain_rows(sql, params)
 
 
-def count_rows(queryset: QuerySet[Any], exact_up_to: int = EXACT_UP_TO) -> RowCount:
+def count_rows(
+    queryset: QuerySet[Any],
+    exact_up_to: int = EXACT_UP_TO,
+    bounded: Callable[[int], int] | None = None,
+) -> RowCount:
     """Count ``queryset`` exactly when it has at most ``exact_up_to`` rows, else estimate.
 
-    The bounded count reads at most ``exact_up_to + 1`` rows. Past that, the
-    estimate is used where the database has one (never below the rows already
-    seen); without one, the full count is taken.
+    The bounded count reads at most ``exact_up_to + 1`` rows (``bounded(n)``
+    counts at most ``n`` rows another way). Past that, the estimate is used
+    where the database has one (never below the rows already seen); without
+    one, the full count is taken.
     """
-    seen = queryset.order_by()[: exact_up_to + 1].count()
+    limit = exact_up_to + 1
+    seen = bounded(limit) if bounded is not None else queryset.order_by()[:limit].count()
     if seen <= exact_up_to:
         return RowCount(seen)
     estimate = estimate_rows(queryset)
